@@ -1,0 +1,260 @@
+"""One dataclass tree holds every setting; it loads from and saves to YAML.
+
+Defaults are the reference values of the MMMS-BA study. An experimental condition is a
+small YAML override of these defaults; ``--set section.key=value`` overrides any field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import yaml
+
+
+@dataclass
+class AudioConfig:
+    """Audio front end: MFCC settings shared by ingest and the model."""
+
+    sample_rate: int = 16000
+    n_mfcc: int = 40
+    n_fft: int = 2048
+    hop_length: int = 512
+
+
+@dataclass
+class DataConfig:
+    """Where the clips are and how a training sample is cut from a video."""
+
+    root: str = "data/demo/npz"  # folder of .npz files (with index.csv, or indexed on the fly)
+    index: str = "index.csv"  # relative to root
+    max_frames: int = 50  # frames per training clip
+    sampling: str = "uniform"  # uniform: spread over the whole video | fps: contiguous window at sample_fps
+    sample_fps: float = 30.0  # frame density of an `fps` window
+    eval_clip: str = "clip"  # clip: validate on the same kind of clip | full: every frame of the video
+    face_size: int = 224
+    lip_size: int = 112
+    skip_bad: bool = False  # skip unreadable/invalid files instead of failing
+    cache: bool = True  # decode every npz once into uint8 memory instead of re-reading per step
+    num_workers: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """MMMS-BA sizes (defaults: about 3.04 M parameters)."""
+
+    face_channels: list[int] = field(default_factory=lambda: [64, 128, 256])
+    lip_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    gru_hidden: int = 300  # per direction
+    dense: int = 100
+    attention: str = "bi_modal"  # bi_modal | self | none
+    dropout: float = 0.0
+    mc_dropout: float = 0.0  # dropout kept active at inference for MC-dropout uncertainty (0 = off)
+
+
+@dataclass
+class LossConfig:
+    """The objective and every class-imbalance switch (they combine)."""
+
+    on: str = "video"  # video: pooled logit | frame: every valid frame | both
+    kind: str = "ce"  # ce | focal | class_balanced | logit_adjusted
+    weighted: bool = False  # weighted cross-entropy with class_weights
+    class_weights: list[float] = field(default_factory=lambda: [2.0, 1.0])  # [REAL, FAKE]
+    label_smoothing: float = 0.1
+    focal_alpha: float | None = None  # weight of the FAKE class in focal loss (None: no alpha)
+    focal_gamma: float = 2.0
+    cb_beta: float = 0.999  # class-balanced loss: effective number (1-beta^n)/(1-beta)
+    la_tau: float = 1.0  # logit-adjusted loss temperature
+    posthoc_tau: float = 0.0  # post-hoc logit adjustment at evaluation (0 = off)
+    temporal_lambda: float = 0.0  # penalty on |p_t - p_{t-1}| of per-frame P(Fake)
+
+
+@dataclass
+class TrainConfig:
+    """Optimiser, schedule, precision, stopping and checkpointing."""
+
+    epochs: int = 15
+    batch_size: int = 8
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    t_max: int = 15
+    eta_min: float = 1e-5
+    amp: bool = True  # bf16 on CPU where supported, bf16/fp16 on CUDA
+    grad_clip: float = 1.0
+    patience: int = 5  # early stopping (0 = off)
+    early_stop_monitor: str = "val_acc"
+    checkpoint_monitor: str = "val_acc"
+    weighted_sampler: bool = False  # inverse class frequency, with replacement
+    device: str = "auto"  # auto | cpu | cuda
+    progress: bool = True
+    tensorboard: bool = False
+    chunk_size: int = 256  # frames per CNN chunk at full-length inference
+    channels_last: bool = True
+    compile: bool = False
+
+
+@dataclass
+class SplitConfig:
+    """Cross-validation splits."""
+
+    kfold: int = 5
+    kind: str = "stratified"  # stratified | grouped | length
+    shuffle: bool = True
+    length_bins: int = 3  # video-length bins for kind=length
+    merge_test: bool = False  # put clips marked `test` into the folds (the original study did)
+
+
+@dataclass
+class IngestConfig:
+    """Turning videos into npz records."""
+
+    fps: float | None = 30.0  # None keeps the file's native rate
+    detect_every: int = 3  # run the face detector every N kept frames, track between
+    detect_width: int = 480  # detector input width (frames are downscaled to this)
+    face_margin: float = 0.25
+    lip_scale: float = 1.6  # lip box width = lip_scale * mouth-corner distance
+    max_gap: int = 15  # carry a face box over at most this many missed frames
+    min_face_score: float = 0.5
+    workers: int = 0  # 0 = all cores
+
+
+@dataclass
+class SynthConfig:
+    """The synthetic audio-visual deepfake generator."""
+
+    n_real: int = 317
+    n_fake: int = 600
+    n_identities: int = 12
+    duration_mean: float = 4.0
+    duration_std: float = 1.0
+    n_long_real: int = 2
+    long_duration: float = 180.0
+    size: int = 256
+    fps: float = 30.0
+    artifact_strength: float = 1.0
+    shortcut: str = "none"  # none | real_longer | fake_leading_silence
+
+
+@dataclass
+class Config:
+    """The whole tree; saved beside every run."""
+
+    name: str = "baseline"
+    seed: int = 42
+    out: str = "outputs/run"
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+
+    # ------------------------------------------------------------------ I/O
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON safe)."""
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the config as YAML."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        return path
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "Config":
+        """Defaults updated by a (partial, nested) dict; unknown keys fail loudly."""
+        cfg = cls()
+        if d:
+            _update(cfg, d, prefix="")
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, overrides: list[str] | None = None) -> "Config":
+        """Defaults, then the YAML file (if any), then ``section.key=value`` overrides."""
+        d = yaml.safe_load(Path(path).read_text()) if path else {}
+        cfg = cls.from_dict(d or {})
+        for o in overrides or []:
+            cfg.set(o)
+        return cfg
+
+    def set(self, assignment: str) -> None:
+        """Apply one ``section.key=value`` override (value parsed as YAML)."""
+        if "=" not in assignment:
+            raise ValueError(f"override {assignment!r} is not of the form section.key=value")
+        key, raw = assignment.split("=", 1)
+        value = yaml.safe_load(raw) if raw.strip() else None
+        nested: dict[str, Any] = {}
+        cur = nested
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            cur = cur.setdefault(p, {})
+        cur[parts[-1]] = value
+        _update(self, nested, prefix="")
+
+    def merged(self, d: dict[str, Any] | None) -> "Config":
+        """A copy with a nested dict of overrides applied."""
+        new = Config.from_dict(self.to_dict())
+        if d:
+            _update(new, d, prefix="")
+        return new
+
+    def fingerprint(self) -> str:
+        """Stable JSON of the settings that define a training run (for resume checks)."""
+        d = self.to_dict()
+        for k in ("out", "ingest", "synth"):
+            d.pop(k, None)
+        d["train"] = {k: v for k, v in d["train"].items() if k not in ("progress", "device", "tensorboard")}
+        d["data"] = {k: v for k, v in d["data"].items() if k not in ("num_workers", "cache", "root", "skip_bad")}
+        return json.dumps(d, sort_keys=True)
+
+
+def _coerce(value: Any, typ: Any, name: str) -> Any:
+    origin = get_origin(typ)
+    args = [a for a in get_args(typ) if a is not type(None)]
+    if value is None:
+        if type(None) in get_args(typ):
+            return None
+        raise TypeError(f"config field {name} may not be null")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"config field {name} expects a list, got {value!r}")
+        inner = args[0] if args else Any
+        return [_coerce(v, inner, name) for v in value]
+    if args and origin is not None:  # Optional[X] / X | None
+        return _coerce(value, args[0], name)
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise TypeError(f"config field {name} expects true/false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise TypeError(f"config field {name} expects an integer, got {value!r}")
+        return int(value)
+    if typ is float:
+        return float(value)
+    if typ is str:
+        return str(value)
+    return value
+
+
+def _update(obj: Any, d: dict[str, Any], prefix: str) -> None:
+    hints = get_type_hints(type(obj))
+    names = {f.name for f in fields(obj)}
+    for key, value in d.items():
+        full = f"{prefix}{key}"
+        if key not in names:
+            raise KeyError(f"unknown config field {full!r}; known: {sorted(names)}")
+        cur = getattr(obj, key)
+        if is_dataclass(cur):
+            if not isinstance(value, dict):
+                raise TypeError(f"config section {full!r} expects a mapping, got {value!r}")
+            _update(cur, value, prefix=f"{full}.")
+        else:
+            setattr(obj, key, _coerce(value, hints[key], full))
