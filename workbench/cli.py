@@ -7,6 +7,7 @@ import sys
 
 # command -> (module, one-line help). Each module defines add_arguments(parser) and main(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "main": ("workbench.main", "the main job: the whole study on the embedded demo data"),
     "kfold": ("workbench.kfold", "K-fold cross-validation of MMMS-BA on a dataset folder"),
     "predict": ("workbench.predict", "per-frame P(Fake) CSVs for full-length videos"),
     "scan": ("workbench.scan", "validate a dataset folder and list every bad file"),

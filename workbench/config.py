@@ -118,6 +118,8 @@ class IngestConfig:
     max_gap: int = 15  # carry a face box over at most this many missed frames
     min_face_score: float = 0.5
     workers: int = 0  # 0 = all cores
+    box_smoothing: float = 0.5  # EMA weight of the previous face/lip box at each detection (0 = none)
+    silence_top_db: float = 40.0  # audio this many dB below its peak counts as silence
 
 
 @dataclass
@@ -135,6 +137,11 @@ class SynthConfig:
     fps: float = 30.0
     artifact_strength: float = 1.0
     shortcut: str = "none"  # none | real_longer | fake_leading_silence
+    seed: int = 0  # dataset seed, independent of the training seed
+    duration_min: float = 1.5  # short-form durations ~ Normal(mean, std) clipped to [min, max] seconds
+    duration_max: float = 60.0
+    fake_types: list[str] = field(default_factory=lambda: ["lip_sync", "face_swap", "audio_swap", "both"])
+    workers: int = 0  # clip-rendering processes (0 = all cores)
 
 
 @dataclass
@@ -236,9 +243,15 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
     if typ is int:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise TypeError(f"config field {name} expects an integer, got {value!r}")
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            raise TypeError(f"config field {name} expects an integer, got {value!r}") from None
     if typ is float:
-        return float(value)
+        try:
+            return float(value)
+        except ValueError:
+            raise TypeError(f"config field {name} expects a number, got {value!r}") from None
     if typ is str:
         return str(value)
     return value

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The test command: creates .venv/ when missing, then runs the whole suite on the CPU.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+exec python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,290 @@
+"""Core: config, records (both layouts, bad files), dataset, model invariances, training, K-fold, resume."""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.config import Config
+from workbench.dataset import ClipDataset, collate, sample_indices
+from workbench.kfold import load_dataset, make_folds, run_kfold
+from workbench.model import MMMSBA
+from workbench.predict import frame_logits, predict_files
+from workbench.records import BadRecordError, load_record, read_index, scan_folder
+from workbench.toydata import make_toy_dataset, toy_record
+from workbench.trainer import Trainer, load_model
+
+TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
+        "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003"]
+
+
+def tiny_cfg(root: Path, out: Path, *extra: str) -> Config:
+    return Config.load(None, TINY + [f"data.root={root}", f"out={out}", *extra])
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Path:
+    return make_toy_dataset(tmp_path_factory.mktemp("toy"), n_real=12, n_fake=20, n_test_long=1, long_frames=120)
+
+
+# ------------------------------------------------------------------ config
+def test_config_roundtrip_and_overrides(tmp_path):
+    cfg = Config.load(None, ["train.epochs=3", "loss.class_weights=[3.0, 1.0]", "model.attention=self"])
+    assert cfg.train.epochs == 3 and cfg.loss.class_weights == [3.0, 1.0] and cfg.model.attention == "self"
+    p = cfg.save(tmp_path / "c.yaml")
+    assert Config.load(p) == cfg
+    ref = Config()
+    assert (ref.train.lr, ref.train.batch_size, ref.data.max_frames, ref.model.gru_hidden) == (5e-4, 8, 50, 300)
+    with pytest.raises(KeyError, match="unknown config field 'train.epoch'"):
+        Config.load(None, ["train.epoch=3"])
+    with pytest.raises(TypeError):
+        Config.load(None, ["train.epochs=abc"])
+
+
+def test_reference_model_size():
+    n = MMMSBA(Config().model).n_params()
+    assert 3.0e6 < n < 3.1e6  # "about 3.04 M parameters"
+
+
+# ------------------------------------------------------------------ records
+def test_original_layout_is_read(tmp_path):
+    T = 6
+    np.savez_compressed(tmp_path / "orig.npz", frames=np.random.rand(T, 32, 32, 3).astype(np.float32),
+                        lip=np.random.rand(T, 16, 16, 3).astype(np.float32), audio=np.random.randn(20, 40).astype(np.float32),
+                        timestamps=np.arange(T) / 10.0, label=np.int64(1), video_id="v1",
+                        arcface=np.zeros((T, 512), np.float32), geometry=np.zeros((T, 10)),
+                        phoneme_labels=np.array(["a", "b"], dtype=object))
+    with pytest.warns(UserWarning, match="missing"):
+        rec = load_record(tmp_path / "orig.npz")
+    assert rec.frames.dtype == np.uint8 and rec.frames.shape == (T, 32, 32, 3)
+    assert rec.label == 1 and rec.video_id == "v1" and rec.group == "v1"
+    assert rec.fps == pytest.approx(10.0) and rec.face_found.all()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        res = scan_folder(tmp_path)  # no index: indexed on the fly
+    assert [r.video_id for r in res.rows] == ["v1"] and not res.failures
+
+
+@pytest.mark.parametrize("case,reason", [
+    ("missing_key", "missing keys"), ("nan", "NaN"), ("zero", "zero frames"),
+    ("shape", r"expected \(T, H, W, 3\)"), ("garbage", "unreadable"), ("label", r"expected 0 \(REAL\) or 1 \(FAKE\)"),
+])
+def test_bad_files_are_reported_with_reason(tmp_path, case, reason):
+    good = dict(frames=np.zeros((4, 8, 8, 3), np.uint8), lip=np.zeros((4, 4, 4, 3), np.uint8),
+                audio=np.zeros((5, 40), np.float32), label=np.int64(0))
+    p = tmp_path / f"{case}.npz"
+    if case == "garbage":
+        p.write_bytes(b"this is not an npz")
+    else:
+        d = dict(good)
+        if case == "missing_key":
+            d.pop("lip")
+        elif case == "nan":
+            d["audio"] = np.full((5, 40), np.nan, np.float32)
+        elif case == "zero":
+            d["frames"], d["lip"] = np.zeros((0, 8, 8, 3), np.uint8), np.zeros((0, 4, 4, 3), np.uint8)
+        elif case == "shape":
+            d["frames"] = np.zeros((4, 8, 8), np.uint8)
+        elif case == "label":
+            d["label"] = np.int64(7)
+        np.savez(p, **d)
+    with pytest.raises(BadRecordError, match=reason) as e:
+        load_record(p)
+    assert e.value.path.endswith(f"{case}.npz")
+
+
+def test_scan_lists_every_bad_file_and_training_refuses_them(tmp_path, toy):
+    import shutil
+    d = tmp_path / "ds"
+    shutil.copytree(toy, d)
+    (d / "real_000.npz").write_bytes(b"broken")
+    (d / "fake_012.npz").write_bytes(b"broken too")
+    res = scan_folder(d, validate=True)
+    assert sorted(f for f, _ in res.failures) == ["fake_012.npz", "real_000.npz"]
+    cfg = tiny_cfg(d, tmp_path / "out")
+    with pytest.raises(ValueError, match="2 bad file"):
+        load_dataset(cfg)
+    cfg.data.skip_bad = True
+    assert len(load_dataset(cfg).rows) == 30
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no index.csv and no .npz"):
+        scan_folder(tmp_path)
+
+
+# ------------------------------------------------------------------ sampling and batching
+def test_sampling_rules():
+    cfg = Config.load(None, ["data.max_frames=10"])
+    idx = sample_indices(100, 30.0, cfg, train=False, rng=None)
+    assert len(idx) == 10 and idx[0] < 10 and idx[-1] > 90 and np.all(np.diff(idx) > 0)
+    rng = np.random.default_rng(0)
+    tr = sample_indices(100, 30.0, cfg, train=True, rng=rng)
+    assert len(tr) == 10 and np.all(np.diff(tr) > 0)
+    assert len(sample_indices(6, 30.0, cfg, train=True, rng=rng)) == 6
+    cfg.data.sampling, cfg.data.sample_fps = "fps", 10.0
+    w = sample_indices(100, 30.0, cfg, train=False, rng=None)
+    assert len(w) == 10 and set(np.diff(w)) == {3}
+
+
+def test_audio_aligned_by_timestamps(toy):
+    cfg = tiny_cfg(toy, toy)
+    ds = ClipDataset(read_index(toy / "index.csv")[:1], toy, cfg, train=False)
+    item = ds[0]
+    rec = ds.record(0)
+    a0 = int(np.floor(item["timestamps"][0].item() * rec.audio_rate))
+    expected = np.rint(item["timestamps"].numpy() * rec.audio_rate).astype(int)
+    assert np.array_equal(item["audio_idx"].numpy() + a0, np.clip(expected, a0, None))
+
+
+def test_padded_batch_equals_alone():
+    torch.manual_seed(0)
+    cfg = Config.load(None, TINY)
+    model = MMMSBA(cfg.model).eval()
+    rng = np.random.default_rng(0)
+    from workbench.dataset import clip_from_record
+    recs = [toy_record(f"v{i}", i % 2, n, face=32, lip=16, rng=rng) for i, n in enumerate([9, 17, 5])]
+    items = []
+    for i, r in enumerate(recs):
+        it = clip_from_record(r, np.arange(r.n_frames))
+        it["index"] = torch.tensor(i)
+        items.append(it)
+    with torch.no_grad():
+        batched = model(collate(items))
+        for b, it in enumerate(items):
+            alone = model(collate([it]))
+            T = it["face"].shape[0]
+            assert torch.allclose(batched["frame_logits"][b, :T], alone["frame_logits"][0], atol=1e-5)
+            assert torch.allclose(batched["video_logits"][b], alone["video_logits"][0], atol=1e-5)
+
+
+def test_chunked_inference_equals_one_pass():
+    torch.manual_seed(0)
+    cfg = Config.load(None, TINY)
+    model = MMMSBA(cfg.model).eval()
+    rec = toy_record("long", 0, 50, face=32, lip=16, rng=np.random.default_rng(1))
+    from workbench.dataset import clip_from_record
+    it = clip_from_record(rec, np.arange(rec.n_frames))
+    it["index"] = torch.tensor(0)
+    with torch.no_grad():
+        one = model(collate([it]))["frame_logits"][0].numpy()
+    for chunk in (7, 16, 64):
+        chunked = frame_logits(model, rec, np.arange(rec.n_frames), chunk=chunk, device=torch.device("cpu"), dtype=None)[0]
+        np.testing.assert_allclose(chunked, one, atol=1e-5)
+
+
+@pytest.mark.parametrize("attention", ["bi_modal", "self", "none"])
+@pytest.mark.parametrize("on", ["video", "frame", "both"])
+def test_model_smoke(attention, on):
+    cfg = Config.load(None, TINY + [f"model.attention={attention}", f"loss.on={on}"])
+    model = MMMSBA(cfg.model)
+    rng = np.random.default_rng(0)
+    from workbench.dataset import clip_from_record
+    from workbench.losses import build_objective
+    items = []
+    for i in range(2):
+        r = toy_record(f"v{i}", i, 8 + 4 * i, face=32, lip=16, rng=rng)
+        it = clip_from_record(r, np.arange(r.n_frames))
+        it["index"] = torch.tensor(i)
+        items.append(it)
+    batch = collate(items)
+    out = model(batch)
+    assert out["frame_logits"].shape == (2, 12, 2) and out["video_logits"].shape == (2, 2)
+    loss = build_objective(cfg.loss, [1, 1])(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"])["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and model.classifier.weight.grad is not None
+
+
+# ------------------------------------------------------------------ training and K-fold
+def test_model_learns_tiny_dataset(toy, tmp_path):
+    cfg = tiny_cfg(toy, tmp_path, "train.epochs=8")
+    rows = load_dataset(cfg).rows
+    ds = ClipDataset(rows, toy, cfg, train=True)
+    val = ClipDataset(rows, toy, cfg, train=False)
+    tr = Trainer(cfg, ds, val, tmp_path / "fit")
+    fit = tr.fit()
+    h = fit.history
+    assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0] - 0.1
+    assert fit.best_metrics["val_acc"] >= 0.8 and fit.best_metrics["val_roc_auc"] >= 0.9
+    assert (tmp_path / "fit" / "mmms-ba_best.pth").exists() and (tmp_path / "fit" / "history.csv").exists()
+
+
+def test_kfold_end_to_end_and_resume(toy, tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny_cfg(toy, out, "train.epochs=2", "split.kfold=2", "train.weighted_sampler=true", "loss.weighted=true")
+    lines: list[str] = []
+    run_kfold(cfg, folds_to_run=[0], log=lines.append)  # "interrupted" after fold 0
+    assert (out / "fold_0" / "done.json").exists() and not (out / "fold_1").exists()
+    mtime = (out / "fold_0" / "mmms-ba_balanced_best.pth").stat().st_mtime
+    lines.clear()
+    res = run_kfold(cfg, log=lines.append)
+    assert any("fold 0: finished earlier" in line for line in lines)
+    assert (out / "fold_0" / "mmms-ba_balanced_best.pth").stat().st_mtime == mtime
+    assert res["complete"] and len(res["folds"]) == 2
+    saved = json.loads((out / "kfold_results.json").read_text())
+    assert set(saved) >= {"folds", "mean", "std", "best_fold", "config", "test_ids"}
+    assert saved["test_ids"] == ["real_032_long"]  # held out of the folds
+    ids = [set(f["val_ids"]) for f in saved["folds"]]
+    assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == 32
+    for m in ("val_acc", "val_f1", "val_roc_auc", "val_balanced_acc", "val_mcc", "val_ap", "val_eer",
+              "val_frame_acc", "val_real_frame_acc", "val_real_frame_pfake_mean", "val_real_frame_above_05"):
+        assert m in saved["mean"]
+    assert np.isclose(saved["mean"]["val_acc"], np.mean([f["metrics"]["val_acc"] for f in saved["folds"]]))
+    import pandas as pd
+    frames = pd.read_csv(out / "predictions_frames.csv")
+    assert {"video_id", "label", "fold", "frame", "timestamp", "p_fake", "face_found"} <= set(frames.columns)
+    # a changed configuration in the same folder is refused, not silently mixed
+    with pytest.raises(RuntimeError, match="different configuration"):
+        run_kfold(tiny_cfg(toy, out, "train.epochs=3", "split.kfold=2"), log=lines.append)
+
+
+def test_interrupted_fold_resumes_from_last_epoch(toy, tmp_path):
+    cfg = tiny_cfg(toy, tmp_path, "train.epochs=2")
+    rows = load_dataset(cfg).rows
+    Trainer(cfg, ClipDataset(rows, toy, cfg, train=True), ClipDataset(rows, toy, cfg, train=False), tmp_path / "f").fit()
+    cfg3 = tiny_cfg(toy, tmp_path, "train.epochs=2")
+    tr = Trainer(cfg3, ClipDataset(rows, toy, cfg3, train=True), ClipDataset(rows, toy, cfg3, train=False), tmp_path / "f")
+    seen = []
+    tr.add_callback("on_epoch_end", lambda t, epoch, row, best_epoch: seen.append(epoch))
+    fit = tr.fit()
+    assert seen == [] and len(fit.history) == 2  # nothing redone
+
+
+def test_folds_grouped_and_length(toy):
+    rows = read_index(toy / "index.csv")
+    rows = [r for r in rows if r.split == "train"]
+    cfg = Config.load(None, ["split.kind=grouped", "split.kfold=4"])
+    for tr, va in make_folds(rows, cfg):
+        assert not {rows[i].group for i in tr} & {rows[i].group for i in va}
+    cfg = Config.load(None, ["split.kind=length", "split.kfold=3"])
+    folds = make_folds(rows, cfg)
+    assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(len(rows)))
+
+
+def test_checkpoint_mismatch_fails_loudly_and_predict_writes_csv(toy, tmp_path):
+    cfg = tiny_cfg(toy, tmp_path, "train.epochs=1")
+    rows = load_dataset(cfg).rows
+    fit = Trainer(cfg, ClipDataset(rows, toy, cfg, train=True), None, tmp_path / "f").fit()
+    other = tiny_cfg(toy, tmp_path, "model.gru_hidden=32")
+    with pytest.raises(ValueError, match="different model config"):
+        load_model(fit.last_path, other)
+    summary = predict_files([fit.last_path, fit.last_path], [toy / "real_032_long.npz"], tmp_path / "pred",
+                            chunk=32, device="cpu", progress=False)
+    import pandas as pd
+    df = pd.read_csv(tmp_path / "pred" / "real_032_long_pfake.csv")
+    assert len(df) == 120 and {"timestamp", "p_fake", "face_found", "p_fake_std"} <= set(df.columns)
+    assert df["timestamp"].is_monotonic_increasing and summary["n_frames"].iloc[0] == 120
+
+
+def test_cli_kfold(toy, tmp_path):
+    from workbench.cli import main
+    rc = main(["kfold", "--data", str(toy), "--out", str(tmp_path / "cli"), "--kfold", "2", "--epochs", "1",
+               "--use-weighted-sampler", "--use-weighted-loss", "--class-weights", "2.0", "1.0", "--no-progress",
+               *[a for s in TINY for a in ("--set", s)]])
+    assert rc == 0
+    saved = Config.load(tmp_path / "cli" / "config.yaml")
+    assert saved.train.weighted_sampler and saved.loss.weighted and saved.loss.class_weights == [2.0, 1.0]

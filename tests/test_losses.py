@@ -1,0 +1,189 @@
+"""Class-imbalance losses, the weighted sampler and the prior table, checked against direct computation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workbench.config import LossConfig
+from workbench.losses import (
+    FocalLoss,
+    build_objective,
+    describe_priors,
+    effective_number_weights,
+    logit_offsets,
+    make_weighted_sampler,
+    posthoc_adjust,
+)
+
+COUNTS = [317, 600]
+
+
+def _batch(b: int = 6, t: int = 7, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    frame = torch.randn(b, t, 2, generator=g)
+    video = torch.randn(b, 2, generator=g)
+    labels = torch.tensor([0, 1] * (b // 2))
+    lengths = torch.randint(1, t + 1, (b,), generator=g)
+    mask = torch.arange(t)[None, :] < lengths[:, None]
+    return frame, video, labels, mask
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("weight", [None, [2.0, 1.0]])
+def test_focal_gamma0_equals_cross_entropy(smoothing, weight):
+    logits = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, 2, (32,), generator=torch.Generator().manual_seed(2))
+    w = None if weight is None else torch.tensor(weight)
+    focal = FocalLoss(gamma=0.0, alpha=None, weight=w, label_smoothing=smoothing)(logits, y)
+    ce = F.cross_entropy(logits, y, weight=w, label_smoothing=smoothing)
+    torch.testing.assert_close(focal, ce, rtol=1e-6, atol=1e-6)
+    per = FocalLoss(gamma=0.0, weight=w, label_smoothing=smoothing, reduction="none")(logits, y)
+    torch.testing.assert_close(per, F.cross_entropy(logits, y, weight=w, label_smoothing=smoothing, reduction="none"))
+
+
+def test_focal_down_weights_easy_examples():
+    logits = torch.tensor([[-4.0, 4.0], [0.2, -0.2]])  # easy FAKE, hard FAKE
+    y = torch.tensor([1, 1])
+    per = FocalLoss(gamma=2.0, reduction="none")(logits, y)
+    ce = F.cross_entropy(logits, y, reduction="none")
+    p = torch.softmax(logits, -1)[:, 1]
+    torch.testing.assert_close(per, (1 - p) ** 2 * ce)
+    assert per[0] / ce[0] < per[1] / ce[1]
+
+
+def test_effective_number_weights_formula_and_beta_zero():
+    beta = 0.999
+    n = np.array(COUNTS, dtype=float)
+    w = (1 - beta) / (1 - beta**n)
+    expected = w / w.sum() * 2
+    got = effective_number_weights(COUNTS, beta)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
+    assert got[0] > got[1]  # the minority class (REAL) weighs more
+    np.testing.assert_allclose(effective_number_weights(COUNTS, 1e-9).numpy(), [1.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(effective_number_weights(COUNTS, 0.0).numpy(), [1.0, 1.0])
+    with pytest.raises(ValueError):
+        effective_number_weights([0, 5], 0.9)
+
+
+def test_logit_offsets_and_posthoc():
+    prior = np.array(COUNTS) / sum(COUNTS)
+    np.testing.assert_allclose(logit_offsets(COUNTS, 0.7).numpy(), 0.7 * np.log(prior), rtol=1e-6)
+    logits = torch.randn(4, 2)
+    torch.testing.assert_close(posthoc_adjust(logits, COUNTS, 1.0), logits - torch.log(torch.tensor(prior)).float())
+    assert posthoc_adjust(logits, COUNTS, 0.0) is logits
+
+
+def test_video_ce_matches_torch_with_weights():
+    frame, video, labels, mask = _batch()
+    cfg = LossConfig(kind="ce", weighted=True, class_weights=[2.0, 1.0], label_smoothing=0.1)
+    out = build_objective(cfg, COUNTS)(frame, video, labels, mask)
+    expected = F.cross_entropy(video, labels, weight=torch.tensor([2.0, 1.0]), label_smoothing=0.1)
+    torch.testing.assert_close(out["loss"], expected)
+    assert out["temporal"].item() == 0.0
+
+
+def test_logit_adjusted_is_ce_on_shifted_logits():
+    frame, video, labels, mask = _batch()
+    cfg = LossConfig(kind="logit_adjusted", la_tau=1.5, label_smoothing=0.0)
+    out = build_objective(cfg, COUNTS)(frame, video, labels, mask)
+    shifted = video + 1.5 * torch.log(torch.tensor(COUNTS, dtype=torch.float32) / sum(COUNTS))
+    torch.testing.assert_close(out["loss"], F.cross_entropy(shifted, labels))
+
+
+def test_class_balanced_and_weighted_multiply():
+    frame, video, labels, mask = _batch()
+    cfg = LossConfig(kind="class_balanced", cb_beta=0.99, weighted=True, class_weights=[3.0, 1.0], label_smoothing=0.0)
+    out = build_objective(cfg, COUNTS)(frame, video, labels, mask)
+    w = effective_number_weights(COUNTS, 0.99) * torch.tensor([3.0, 1.0])
+    torch.testing.assert_close(out["loss"], F.cross_entropy(video, labels, weight=w))
+
+
+def test_focal_objective_alpha_is_class_weight():
+    frame, video, labels, mask = _batch()
+    cfg = LossConfig(kind="focal", focal_gamma=0.0, focal_alpha=0.8, label_smoothing=0.0)
+    out = build_objective(cfg, COUNTS)(frame, video, labels, mask)
+    torch.testing.assert_close(out["loss"], F.cross_entropy(video, labels, weight=torch.tensor([0.2, 0.8])))
+
+
+def test_frame_loss_ignores_padding_and_counts_videos_equally():
+    frame, video, labels, mask = _batch()
+    obj = build_objective(LossConfig(on="frame", label_smoothing=0.0), COUNTS)
+    base = obj(frame, video, labels, mask)["loss"]
+    noisy = frame.clone()
+    noisy[~mask] = torch.randn(int((~mask).sum()), 2) * 50
+    torch.testing.assert_close(obj(noisy, video * 9, labels, mask)["loss"], base)
+    per_video = [F.cross_entropy(frame[i][mask[i]], labels[i].expand(int(mask[i].sum()))) for i in range(len(labels))]
+    torch.testing.assert_close(base, torch.stack(per_video).mean())
+
+
+def test_video_loss_ignores_frame_logits_and_both_averages():
+    frame, video, labels, mask = _batch()
+    obj = build_objective(LossConfig(on="video"), COUNTS)
+    torch.testing.assert_close(obj(frame, video, labels, mask)["loss"], obj(frame * 7 + 3, video, labels, mask)["loss"])
+    both = build_objective(LossConfig(on="both"), COUNTS)(frame, video, labels, mask)
+    v = build_objective(LossConfig(on="video"), COUNTS)(frame, video, labels, mask)["loss"]
+    f = build_objective(LossConfig(on="frame"), COUNTS)(frame, video, labels, mask)["loss"]
+    torch.testing.assert_close(both["loss"], (v + f) / 2)
+
+
+def test_temporal_penalty():
+    labels = torch.tensor([0, 1])
+    mask = torch.tensor([[True, True, True, False], [True, True, True, True]])
+    constant = torch.zeros(2, 4, 2)
+    obj = build_objective(LossConfig(on="frame", temporal_lambda=0.5), COUNTS)
+    assert obj(constant, None, labels, mask)["temporal"].item() == pytest.approx(0.0, abs=1e-7)
+
+    frame = torch.randn(2, 4, 2, generator=torch.Generator().manual_seed(3))
+    frame[0, 3] = 100.0  # padded frame: must not count
+    p = torch.softmax(frame, -1)[..., 1]
+    pairs = [(0, 1), (1, 2), (0, 1), (1, 2), (2, 3)]
+    rows = [0, 0, 1, 1, 1]
+    expected = sum(abs(p[r, b] - p[r, a]) for r, (a, b) in zip(rows, pairs)) / 5
+    out = obj(frame, None, labels, mask)
+    assert out["temporal"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert out["loss"].item() == pytest.approx(out["cls"].item() + 0.5 * expected.item(), rel=1e-5)
+
+
+def test_gradients_flow_and_bf16_inputs():
+    frame, video, labels, mask = _batch()
+    frame = frame.to(torch.bfloat16).requires_grad_()
+    video = video.to(torch.bfloat16).requires_grad_()
+    cfg = LossConfig(on="both", kind="focal", focal_alpha=0.3, weighted=True, temporal_lambda=0.1)
+    out = build_objective(cfg, COUNTS)(frame, video, labels, mask)
+    assert out["loss"].dtype == torch.float32 and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert frame.grad is not None and video.grad is not None
+    assert frame.grad.abs().sum() > 0 and video.grad.abs().sum() > 0
+    assert torch.all(frame.grad[~mask] == 0)  # padded frames get no gradient
+
+
+def test_unknown_options_raise():
+    with pytest.raises(ValueError, match="logit_adjusted"):
+        build_objective(LossConfig(kind="nope"), COUNTS)
+    with pytest.raises(ValueError, match="both"):
+        build_objective(LossConfig(on="clip"), COUNTS)
+
+
+def test_weighted_sampler_balances_classes_and_is_seeded():
+    labels = [0] * 317 + [1] * 600
+    sampler = make_weighted_sampler(labels, seed=42, num_samples=20000)
+    draws = np.array(labels)[list(sampler)]
+    assert abs(draws.mean() - 0.5) < 0.03
+    assert len(make_weighted_sampler(labels, seed=0)) == len(labels)
+    assert list(make_weighted_sampler(labels, seed=7)) == list(make_weighted_sampler(labels, seed=7))
+
+
+def test_describe_priors():
+    plain = describe_priors(LossConfig(), COUNTS, weighted_sampler=False)
+    np.testing.assert_allclose(plain["effective_prior"], np.array(COUNTS) / sum(COUNTS))
+    sampled = describe_priors(LossConfig(), COUNTS, weighted_sampler=True)
+    np.testing.assert_allclose(sampled["effective_prior"], [0.5, 0.5])
+    la = describe_priors(LossConfig(kind="logit_adjusted", la_tau=1.0), COUNTS, weighted_sampler=False)
+    np.testing.assert_allclose(la["train_prior"], [0.5, 0.5])
+    weighted = describe_priors(LossConfig(weighted=True, class_weights=[2.0, 1.0]), COUNTS, False)
+    expected = np.array([317 * 2.0, 600.0]) / (317 * 2.0 + 600.0)
+    np.testing.assert_allclose(weighted["effective_prior"], expected)
+    posthoc = describe_priors(LossConfig(posthoc_tau=1.0), COUNTS, weighted_sampler=False)
+    np.testing.assert_allclose(posthoc["effective_prior"], [0.5, 0.5])

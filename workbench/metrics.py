@@ -1,0 +1,266 @@
+"""Evaluation metrics: video-level scores, per-frame bias scores, calibration and bootstrap CIs.
+
+Classes are 0 = REAL and 1 = FAKE (the positive class); ``p`` is always P(Fake). A sample is
+predicted FAKE when ``p > threshold`` (strictly, like argmax of two softmax outputs at 0.5, which
+picks REAL on a tie). Precision, recall and F1 follow scikit-learn with ``zero_division=0``;
+threshold-free scores (roc_auc, ap, eer) are NaN when only one class is present.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    matthews_corrcoef,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+
+AGGREGATION_RULES = ("mean", "majority", "max", "topk_mean", "median")
+
+# "max" where higher is better, "min" where lower is better; names without a val_/train_ prefix.
+METRIC_MODES: dict[str, str] = {
+    # objective terms
+    "loss": "min",
+    "cls": "min",
+    "temporal": "min",
+    # video-level
+    "acc": "max",
+    "precision": "max",
+    "recall": "max",
+    "f1": "max",
+    "roc_auc": "max",
+    "balanced_acc": "max",
+    "mcc": "max",
+    "ap": "max",
+    "eer": "min",
+    "tp": "max",
+    "tn": "max",
+    "fp": "min",
+    "fn": "min",
+    # calibration
+    "ece": "min",
+    "brier": "min",
+    # frame-level
+    "frame_acc": "max",
+    "real_frame_acc": "max",
+    "real_frame_pfake_mean": "min",
+    "real_frame_above_05": "min",
+    "fake_frame_acc": "max",
+    "fake_frame_pfake_mean": "max",
+}
+
+
+def metric_mode(name: str) -> str:
+    """'max' or 'min' for a metric name, ignoring a 'val_' or 'train_' prefix."""
+    base = name
+    for prefix in ("val_", "train_"):
+        if base.startswith(prefix):
+            base = base[len(prefix):]
+            break
+    if base not in METRIC_MODES:
+        raise KeyError(f"unknown metric {name!r}; known (optionally prefixed val_/train_): {sorted(METRIC_MODES)}")
+    return METRIC_MODES[base]
+
+
+# ---------------------------------------------------------------------------- input checks
+def _flat(x: Any) -> np.ndarray:
+    """A 1-D array; a list/tuple of per-video arrays is concatenated."""
+    if isinstance(x, (list, tuple)) and len(x) and all(np.ndim(v) >= 1 for v in x):
+        return np.concatenate([np.ravel(np.asarray(v)) for v in x])
+    return np.ravel(np.asarray(x))
+
+
+def _check(y_true: Any, p: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (labels int 0/1, probabilities float) of equal, non-zero length."""
+    y = _flat(y_true)
+    prob = _flat(p).astype(np.float64)
+    if y.size == 0 or prob.size == 0:
+        raise ValueError(f"{what}: empty input (no labels or no probabilities)")
+    if y.size != prob.size:
+        raise ValueError(f"{what}: {y.size} labels but {prob.size} probabilities")
+    if np.isnan(prob).any():
+        raise ValueError(f"{what}: {int(np.isnan(prob).sum())} of {prob.size} probabilities are NaN")
+    if prob.min() < 0 or prob.max() > 1:
+        raise ValueError(f"{what}: probabilities must lie in [0, 1], got range [{prob.min()}, {prob.max()}]")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{what}: labels must be 0 (REAL) or 1 (FAKE), got {sorted(set(np.unique(y).tolist()))}")
+    return y.astype(np.int64), prob
+
+
+# ---------------------------------------------------------------------------- video level
+def equal_error_rate(y_true: Any, p_fake: Any) -> float:
+    """EER: the ROC point where FPR = FNR, linearly interpolated between ROC vertices (NaN for one class)."""
+    y, p = _check(y_true, p_fake, "equal_error_rate")
+    if np.unique(y).size < 2:
+        return math.nan
+    fpr, tpr, _ = roc_curve(y, p)
+    fnr = 1.0 - tpr
+    d = fnr - fpr  # non-increasing from +1 (fpr=0, tpr=0) to -1 (fpr=1, tpr=1)
+    i = int(np.argmax(d <= 0))
+    if d[i] == 0 or i == 0:
+        return float(fpr[i])
+    t = d[i - 1] / (d[i - 1] - d[i])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def video_metrics(y_true: Any, p_fake: Any, threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy, precision, recall, F1, ROC AUC, balanced acc, MCC, AP, EER and the confusion counts."""
+    y, p = _check(y_true, p_fake, "video_metrics")
+    pred = (p > threshold).astype(np.int64)
+    two_classes = np.unique(y).size == 2
+    tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    with warnings.catch_warnings():  # one-class input: sklearn warns about classes missing from y_true
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        balanced = balanced_accuracy_score(y, pred)
+    return {
+        "acc": float(accuracy_score(y, pred)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y, p)) if two_classes else math.nan,
+        "balanced_acc": float(balanced),
+        "mcc": float(matthews_corrcoef(y, pred)),
+        "ap": float(average_precision_score(y, p)) if two_classes else math.nan,
+        "eer": equal_error_rate(y, p),
+        "tn": int(tn),
+        "fp": int(fp),
+        "fn": int(fn),
+        "tp": int(tp),
+    }
+
+
+# ---------------------------------------------------------------------------- frame level
+def frame_metrics(frame_labels: Any, frame_p_fake: Any, threshold: float = 0.5) -> dict[str, float]:
+    """Per-frame accuracy overall and per class, mean P(Fake) per class, share of REAL frames above threshold."""
+    y, p = _check(frame_labels, frame_p_fake, "frame_metrics")
+    real, fake = p[y == 0], p[y == 1]
+
+    def share(mask: np.ndarray) -> float:
+        return float(mask.mean()) if mask.size else math.nan
+
+    return {
+        "frame_acc": float(((p > threshold).astype(np.int64) == y).mean()),
+        "real_frame_acc": share(real <= threshold),
+        "real_frame_pfake_mean": float(real.mean()) if real.size else math.nan,
+        "real_frame_above_05": share(real > threshold),
+        "fake_frame_acc": share(fake > threshold),
+        "fake_frame_pfake_mean": float(fake.mean()) if fake.size else math.nan,
+        "n_real_frames": int(real.size),
+        "n_fake_frames": int(fake.size),
+    }
+
+
+def aggregate_frames(p: np.ndarray, rule: str, k: int | float = 0.1) -> float:
+    """One video score from per-frame P(Fake): mean | majority (share > 0.5) | max | topk_mean | median.
+
+    topk_mean averages the top ceil(k * n) frames when k < 1, else the top int(k) frames (at least 1).
+    """
+    x = np.ravel(np.asarray(p, dtype=np.float64))
+    if x.size == 0:
+        raise ValueError("aggregate_frames: no frames")
+    if rule == "mean":
+        return float(x.mean())
+    if rule == "majority":
+        return float((x > 0.5).mean())
+    if rule == "max":
+        return float(x.max())
+    if rule == "median":
+        return float(np.median(x))
+    if rule == "topk_mean":
+        if k <= 0:
+            raise ValueError(f"aggregate_frames: k must be > 0, got {k}")
+        n = math.ceil(k * x.size) if k < 1 else int(k)
+        n = min(max(n, 1), x.size)
+        return float(np.sort(x)[-n:].mean())
+    raise ValueError(f"unknown aggregation rule {rule!r}; choose one of {list(AGGREGATION_RULES)}")
+
+
+# ---------------------------------------------------------------------------- calibration
+def reliability_curve(y: Any, p: Any, n_bins: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fake rate, mean P(Fake), count) per non-empty uniform bin; same bins as sklearn's calibration_curve.
+
+    Binned here (with calibration_curve's rule) because calibration_curve returns no counts and
+    refuses one-class input.
+    """
+    y_, p_ = _check(y, p, "reliability_curve")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ids = np.searchsorted(edges[1:-1], p_)
+    total = np.bincount(ids, minlength=n_bins)
+    sum_p = np.bincount(ids, weights=p_, minlength=n_bins)
+    sum_y = np.bincount(ids, weights=y_, minlength=n_bins)
+    keep = total > 0
+    return sum_y[keep] / total[keep], sum_p[keep] / total[keep], total[keep]
+
+
+def expected_calibration_error(y: Any, p: Any, n_bins: int = 15) -> float:
+    """ECE of P(Fake): sum over uniform bins of (bin share) * |fake rate - mean P(Fake)|."""
+    prob_true, prob_pred, counts = reliability_curve(y, p, n_bins)
+    return float(np.sum(counts / counts.sum() * np.abs(prob_true - prob_pred)))
+
+
+def brier(y: Any, p: Any) -> float:
+    """Brier score of P(Fake) (scikit-learn's brier_score_loss, FAKE positive)."""
+    y_, p_ = _check(y, p, "brier")
+    return float(brier_score_loss(y_, p_, pos_label=1))
+
+
+# ---------------------------------------------------------------------------- uncertainty
+def bootstrap_ci(
+    values_a: Sequence[float],
+    values_b: Sequence[float] | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float, float]:
+    """(mean, lo, hi): percentile-bootstrap CI of the mean of a, or of the paired differences a - b."""
+    a = np.ravel(np.asarray(values_a, dtype=np.float64))
+    d = a if values_b is None else a - _paired(a, values_b)
+    if d.size == 0:
+        raise ValueError("bootstrap_ci: no values")
+    if np.isnan(d).any():
+        raise ValueError(f"bootstrap_ci: {int(np.isnan(d).sum())} of {d.size} values are NaN")
+    if not 0 < alpha < 1 or n_boot < 1:
+        raise ValueError(f"bootstrap_ci: need 0 < alpha < 1 and n_boot >= 1, got alpha={alpha}, n_boot={n_boot}")
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 5_000_000 // d.size)  # bound memory of the (n_boot, n) index matrix
+    means = np.concatenate(
+        [d[rng.integers(0, d.size, size=(min(chunk, n_boot - s), d.size))].mean(1) for s in range(0, n_boot, chunk)]
+    )
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return float(d.mean()), float(lo), float(hi)
+
+
+def _paired(a: np.ndarray, values_b: Sequence[float]) -> np.ndarray:
+    """b as an array of a's length (paired samples)."""
+    b = np.ravel(np.asarray(values_b, dtype=np.float64))
+    if b.size != a.size:
+        raise ValueError(f"bootstrap_ci: paired values differ in length ({a.size} vs {b.size})")
+    return b
+
+
+__all__ = [
+    "AGGREGATION_RULES",
+    "METRIC_MODES",
+    "aggregate_frames",
+    "bootstrap_ci",
+    "brier",
+    "equal_error_rate",
+    "expected_calibration_error",
+    "frame_metrics",
+    "metric_mode",
+    "reliability_curve",
+    "video_metrics",
+]

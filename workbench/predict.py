@@ -1,0 +1,157 @@
+"""Per-frame P(Fake) for full-length videos: CNN features in chunks, then one pass of the sequence model.
+
+The frames fed to the sequence model are in the video's own order, at the density asked for:
+every frame (`fps=None`) or every k-th frame to match a training density. A list of checkpoints
+gives a fold ensemble (mean and spread); `mc_samples` adds MC-dropout samples per model.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from workbench.config import Config
+from workbench.dataset import clip_from_record, load_for_model
+from workbench.model import MMMSBA, enable_mc_dropout
+from workbench.records import BadRecordError, IndexRow, VideoRecord
+from workbench.trainer import amp_dtype, autocast, load_model, resolve_device
+
+
+def density_indices(rec: VideoRecord, fps: float | None) -> np.ndarray:
+    """Indices of the frames kept at a frame density of `fps` (None: every frame)."""
+    if fps is None or fps >= rec.fps:
+        return np.arange(rec.n_frames)
+    step = rec.fps / fps
+    return np.unique(np.floor(np.arange(0, rec.n_frames, step)).astype(np.int64))
+
+
+def training_density(cfg: Config, rows: list[IndexRow]) -> float:
+    """Frames per second the model saw in training: max_frames over the median clip length, or the fps window's rate."""
+    if cfg.data.sampling == "fps":
+        return float(cfg.data.sample_fps)
+    durations = np.array([r.duration for r in rows if r.duration > 0])
+    return float(cfg.data.max_frames / np.median(durations)) if durations.size else float(cfg.data.max_frames)
+
+
+@torch.no_grad()
+def frame_logits(model: MMMSBA, rec: VideoRecord, idx: np.ndarray, *, chunk: int, device: torch.device,
+                 dtype: torch.dtype | None, mc_samples: int = 0, mc_p: float = 0.1) -> np.ndarray:
+    """Per-frame logits (S, T, 2) of one model on the frames `idx` (S = 1, or MC-dropout samples)."""
+    model.eval()
+    clip = clip_from_record(rec, idx)  # the same frame/audio alignment as training
+    with autocast(device, dtype):  # CNN features streamed in chunks: (1,T,256), (1,T,128)
+        face_feat, lip_feat = model.encode_frames_chunked(clip["face"], clip["lip"], chunk, device)
+    audio = clip["audio"][None].to(device)  # (1, Ta, 40)
+    audio_idx = clip["audio_idx"][None].to(device)  # (1, T)
+    mask = torch.ones(1, len(idx), dtype=torch.bool, device=device)
+    alen = torch.tensor([audio.shape[1]])
+    outs = []
+    if mc_samples > 0:
+        enable_mc_dropout(model, mc_p)
+    for _ in range(max(1, mc_samples)):
+        with autocast(device, dtype):
+            out = model.sequence(face_feat, lip_feat, audio, audio_idx, mask, alen)
+        outs.append(out["frame_logits"][0].float().cpu().numpy())
+    model.eval()
+    return np.stack(outs)  # (S, T, 2)
+
+
+def softmax_fake(logits: np.ndarray) -> np.ndarray:
+    """P(Fake) from two-class logits along the last axis."""
+    z = logits - logits.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e[..., 1] / e.sum(-1)
+
+
+def predict_record(models: list[MMMSBA], rec: VideoRecord, *, fps: float | None = None, chunk: int = 256,
+                   device: str | torch.device = "cpu", amp: bool = True, mc_samples: int = 0,
+                   mc_p: float = 0.1) -> pd.DataFrame:
+    """frame, timestamp, p_fake, face_found (+ p_fake_std and per-model columns for an ensemble)."""
+    device = torch.device(device)
+    dtype = amp_dtype(device, amp)
+    idx = density_indices(rec, fps)
+    per_model = []
+    for m in models:
+        logits = frame_logits(m, rec, idx, chunk=chunk, device=device, dtype=dtype, mc_samples=mc_samples, mc_p=mc_p)
+        per_model.append(softmax_fake(logits))  # (S, T)
+    samples = np.concatenate(per_model)  # (models * S, T)
+    df = pd.DataFrame({"frame": idx, "timestamp": rec.timestamps[idx], "p_fake": samples.mean(0),
+                       "face_found": rec.face_found[idx]})
+    if samples.shape[0] > 1:
+        df["p_fake_std"] = samples.std(0)
+    if len(models) > 1:
+        for k, p in enumerate(per_model):
+            df[f"p_fake_fold{k}"] = p.mean(0)
+    return df
+
+
+def video_summary(df: pd.DataFrame, rec: VideoRecord, threshold: float = 0.5) -> dict:
+    """One row per video: the pooled verdict and the frame statistics behind it."""
+    p = df["p_fake"].to_numpy()
+    return {"video_id": rec.video_id, "label": rec.label, "n_frames": len(p), "duration": rec.duration,
+            "p_fake_mean": float(p.mean()), "p_fake_min": float(p.min()), "p_fake_max": float(p.max()),
+            "frames_above": int((p > threshold).sum()), "share_above": float((p > threshold).mean()),
+            "majority_fake": bool((p > threshold).mean() > 0.5), "face_rate": float(df["face_found"].mean())}
+
+
+def predict_files(checkpoints: list[str | Path], videos: list[str | Path], out_dir: str | Path, *,
+                  fps: float | None = None, chunk: int = 256, device: str = "auto", mc_samples: int = 0,
+                  progress: bool = True, suffix: str = "") -> pd.DataFrame:
+    """Write `<video_id>_pfake<suffix>.csv` per video and `summary<suffix>.csv`; bad files are reported, not fatal."""
+    dev = resolve_device(device)
+    if not checkpoints:
+        raise ValueError("predict needs at least one checkpoint (.pth)")
+    models, cfg = [], None
+    for c in checkpoints:
+        m, saved = load_model(c, cfg, dev)
+        models.append(m)
+        cfg = cfg or saved
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, failures = [], []
+    for v in tqdm(videos, desc="predict", disable=not progress):
+        try:
+            rec = load_for_model(v, cfg)
+        except BadRecordError as e:
+            failures.append((str(v), e.reason))
+            print(f"skipped {v}: {e.reason}", file=sys.stderr)
+            continue
+        df = predict_record(models, rec, fps=fps, chunk=chunk, device=dev, amp=cfg.train.amp, mc_samples=mc_samples)
+        df.to_csv(out / f"{rec.video_id}_pfake{suffix}.csv", index=False)
+        rows.append(video_summary(df, rec))
+    summary = pd.DataFrame(rows)
+    summary.to_csv(out / f"summary{suffix}.csv", index=False)
+    if failures:
+        pd.DataFrame(failures, columns=["file", "reason"]).to_csv(out / f"failures{suffix}.csv", index=False)
+    return summary
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", help="CHECKPOINT.pth [more .pth for a fold ensemble] VIDEO.npz [...]")
+    p.add_argument("--out", default="outputs/predict", help="folder for the per-frame CSVs")
+    p.add_argument("--fps", type=float, help="frame density for inference (default: every frame)")
+    p.add_argument("--chunk", type=int, default=256, help="frames per CNN chunk")
+    p.add_argument("--mc-samples", type=int, default=0, help="MC-dropout samples per model (0 = off)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    ckpts = [x for x in args.paths if x.endswith((".pth", ".pt"))]
+    videos = [x for x in args.paths if x.endswith(".npz")]
+    other = [x for x in args.paths if x not in ckpts and x not in videos]
+    if other or not ckpts or not videos:
+        print(f"error: give checkpoints (.pth) then videos (.npz); unrecognised: {other}" if other else
+              "error: need at least one .pth checkpoint and one .npz video", file=sys.stderr)
+        return 2
+    summary = predict_files(ckpts, videos, args.out, fps=args.fps, chunk=args.chunk, device=args.device,
+                            mc_samples=args.mc_samples, progress=not args.no_progress)
+    if len(summary):
+        print(summary.to_string(index=False))
+    print(f"per-frame CSVs in {args.out}")
+    return 0

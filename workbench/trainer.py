@@ -1,0 +1,342 @@
+"""The training loop: one model, one train/validation split, callbacks on every epoch.
+
+Adam + cosine schedule, AMP (bf16 on CPUs that support it, bf16/fp16 on CUDA), gradient
+clipping, early stopping on a configurable monitor, the best checkpoint by a configurable
+metric plus the last one (which also makes an interrupted fold resumable).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from workbench.config import Config
+from workbench.dataset import ClipDataset, collate, to_device
+from workbench.losses import build_objective, make_weighted_sampler, posthoc_adjust
+from workbench.metrics import frame_metrics, metric_mode, video_metrics
+from workbench.model import MMMSBA, init_seed
+
+
+# ------------------------------------------------------------------ device and precision
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` picks CUDA when present, else the CPU; asking for CUDA without one fails loudly."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available (use 'auto' or 'cpu')")
+    return torch.device(name)
+
+
+def cpu_supports_bf16() -> bool:
+    """True when this CPU has native bf16 matrix instructions (else bf16 autocast is slower than fp32)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
+    """The autocast dtype for this device, or None for full fp32."""
+    if not enabled:
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cpu_supports_bf16() else None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """An autocast context (disabled when dtype is None)."""
+    return torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+# ------------------------------------------------------------------ checkpoints
+def checkpoint_name(cfg: Config, kind: str = "best") -> str:
+    """The study's names: mmms-ba_best.pth, or mmms-ba_balanced_best.pth with a sampler or loss weighting."""
+    balanced = cfg.train.weighted_sampler or cfg.loss.weighted or cfg.loss.kind != "ce"
+    return f"mmms-ba{'_balanced' if balanced else ''}_{kind}.pth"
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(path: str | Path, cfg: Config | None = None, device: str | torch.device = "cpu") -> tuple[MMMSBA, Config]:
+    """Rebuild the model of a checkpoint; a mismatched `cfg.model` fails loudly."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    saved = Config.from_dict(ckpt["config"])
+    if cfg is not None and (cfg.model != saved.model or cfg.audio.n_mfcc != saved.audio.n_mfcc):
+        diff = {k: (v, getattr(saved.model, k)) for k, v in vars(cfg.model).items() if getattr(saved.model, k) != v}
+        raise ValueError(f"checkpoint {path} was trained with a different model config: "
+                         f"{{field: (requested, in checkpoint)}} = {diff}")
+    model = MMMSBA(saved.model, saved.audio.n_mfcc)
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), saved
+
+
+def better(value: float, best: float | None, mode: str) -> bool:
+    """Strict improvement; NaN never improves, anything beats no value yet."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return best is None
+    if best is None or (isinstance(best, float) and math.isnan(best)):
+        return True
+    return value > best if mode == "max" else value < best
+
+
+@dataclass
+class FitResult:
+    """What one fit leaves behind."""
+
+    best_epoch: int
+    best_metrics: dict[str, float]
+    history: pd.DataFrame
+    best_path: Path
+    last_path: Path
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]
+    videos: pd.DataFrame
+    frames: pd.DataFrame
+
+
+class Trainer:
+    """Fits MMMS-BA on `train_ds`, validates on `val_ds` each epoch, writes everything to `out_dir`."""
+
+    def __init__(self, cfg: Config, train_ds: ClipDataset, val_ds: ClipDataset | None, out_dir: str | Path):
+        self.cfg = cfg
+        self.train_ds, self.val_ds = train_ds, val_ds
+        self.out_dir = Path(out_dir)
+        self.device = resolve_device(cfg.train.device)
+        self.dtype = amp_dtype(self.device, cfg.train.amp)
+        init_seed(cfg.seed)
+        self.model = MMMSBA(cfg.model, cfg.audio.n_mfcc).to(self.device)
+        if cfg.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if cfg.train.compile else self.model
+        labels = np.asarray(train_ds.labels)
+        self.class_counts = [int((labels == 0).sum()), int((labels == 1).sum())]
+        self.objective = build_objective(cfg.loss, self.class_counts).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.train.t_max, eta_min=cfg.train.eta_min)
+        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
+        self.callbacks: dict[str, list[Callable]] = defaultdict(list)
+        self.writer = None
+
+    # ------------------------------------------------------------------ callbacks (minGPT style)
+    def add_callback(self, event: str, fn: Callable) -> None:
+        """Register fn(trainer, **info) for `on_epoch_end` or `on_batch_end`."""
+        self.callbacks[event].append(fn)
+
+    def trigger(self, event: str, **info: Any) -> None:
+        for fn in self.callbacks.get(event, []):
+            fn(self, **info)
+
+    # ------------------------------------------------------------------ loaders
+    def _loader(self, ds: ClipDataset, train: bool, epoch: int) -> DataLoader:
+        ds.set_epoch(epoch)
+        sampler, shuffle, gen = None, False, None
+        if train:
+            seed = self.cfg.seed * 1000 + epoch
+            if self.cfg.train.weighted_sampler:
+                sampler = make_weighted_sampler(ds.labels, seed=seed)
+            else:
+                shuffle, gen = True, torch.Generator().manual_seed(seed)
+        workers = self.cfg.data.num_workers
+        return DataLoader(ds, batch_size=self.cfg.train.batch_size, shuffle=shuffle, sampler=sampler,
+                          generator=gen, collate_fn=collate, num_workers=workers,
+                          pin_memory=self.device.type == "cuda", persistent_workers=False,
+                          drop_last=False)
+
+    # ------------------------------------------------------------------ one epoch
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training clips; returns train_loss and train_acc."""
+        self.model.train()
+        loader = self._loader(self.train_ds, train=True, epoch=epoch)
+        total, correct, n = 0.0, 0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.cfg.train.progress)
+        for step, batch in enumerate(bar):
+            batch = to_device(batch, self.device)
+            with autocast(self.device, self.dtype):
+                out = self.forward(batch)
+            losses = self.objective(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"])
+            loss = losses["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at epoch {epoch}, step {step}")
+            self.opt.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.opt)
+            else:
+                loss.backward()
+            if self.cfg.train.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+            if self.scaler is not None:
+                self.scaler.step(self.opt)
+                self.scaler.update()
+            else:
+                self.opt.step()
+            B = batch["label"].shape[0]
+            total += float(loss.detach()) * B
+            correct += int((out["video_logits"].argmax(-1) == batch["label"]).sum())
+            n += B
+            bar.set_postfix(loss=f"{total / n:.4f}")
+            self.trigger("on_batch_end", epoch=epoch, step=step, loss=float(loss.detach()))
+        self.sched.step()
+        return {"train_loss": total / max(n, 1), "train_acc": correct / max(n, 1)}
+
+    @torch.no_grad()
+    def evaluate(self, ds: ClipDataset, prefix: str = "val_") -> EvalResult:
+        """Video and frame predictions on `ds` and every metric (FAKE positive, threshold 0.5)."""
+        self.model.eval()
+        loader = self._loader(ds, train=False, epoch=0)
+        vids, frames, total, n = [], [], 0.0, 0
+        for batch in loader:
+            batch = to_device(batch, self.device)
+            with autocast(self.device, self.dtype):
+                out = self.forward(batch)
+            fl, vl = out["frame_logits"].float(), out["video_logits"].float()
+            total += float(self.objective(fl, vl, batch["label"], batch["mask"])["loss"]) * vl.shape[0]
+            n += vl.shape[0]
+            if self.cfg.loss.posthoc_tau > 0:
+                fl = posthoc_adjust(fl, self.class_counts, self.cfg.loss.posthoc_tau)
+                vl = posthoc_adjust(vl, self.class_counts, self.cfg.loss.posthoc_tau)
+            vp = torch.softmax(vl, -1)[:, 1].cpu().numpy()
+            fp = torch.softmax(fl, -1)[..., 1].cpu().numpy()
+            vl = vl.cpu().numpy()
+            mask = batch["mask"].cpu().numpy()
+            for b, i in enumerate(batch["index"].tolist()):
+                row = ds.rows[i]
+                vids.append(dict(video_id=row.video_id, label=row.label, group=row.group, duration=row.duration,
+                                 n_frames=row.n_frames, split=row.split, p_fake=float(vp[b]),
+                                 logit_real=float(vl[b, 0]), logit_fake=float(vl[b, 1])))
+                m = mask[b]
+                frames.append(pd.DataFrame(dict(
+                    video_id=row.video_id, label=row.label, frame=batch["frame_idx"][b][m].numpy(),
+                    timestamp=batch["timestamps"][b][m].numpy(), p_fake=fp[b][m],
+                    face_found=batch["face_found"][b][m].numpy())))
+        videos = pd.DataFrame(vids)
+        frames_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        metrics = {"loss": total / max(n, 1)}
+        metrics.update(video_metrics(videos["label"].to_numpy(), videos["p_fake"].to_numpy()))
+        metrics.update(frame_metrics(frames_df["label"].to_numpy(), frames_df["p_fake"].to_numpy()))
+        metrics = {f"{prefix}{k}": float(v) for k, v in metrics.items()}
+        return EvalResult(metrics, videos, frames_df)
+
+    # ------------------------------------------------------------------ the loop
+    def _state(self, epoch: int, history: list[dict], best: dict, bad_epochs: int) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
+                "epoch": epoch, "history": history, "best": best, "bad_epochs": bad_epochs,
+                "metrics": history[-1] if history else {}, "config": self.cfg.to_dict(),
+                "fingerprint": self.cfg.fingerprint()}
+
+    def fit(self) -> FitResult:
+        """Train for `train.epochs` (resuming from the last checkpoint when one matches this config)."""
+        cfg, t0 = self.cfg, time.time()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        best_path = self.out_dir / checkpoint_name(cfg, "best")
+        last_path = self.out_dir / checkpoint_name(cfg, "last")
+        es_mode, ck_mode = metric_mode(cfg.train.early_stop_monitor), metric_mode(cfg.train.checkpoint_monitor)
+        history: list[dict] = []
+        best = {"value": None, "epoch": -1, "metrics": {}, "es_value": None}
+        bad_epochs, start = 0, 0
+        if last_path.exists():
+            state = torch.load(last_path, map_location="cpu", weights_only=False)
+            if state.get("fingerprint") != cfg.fingerprint():
+                raise RuntimeError(f"{last_path} belongs to a different configuration; "
+                                   f"use another output folder or delete it to start over")
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            if self.scaler and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            history, best, bad_epochs, start = state["history"], state["best"], state["bad_epochs"], state["epoch"] + 1
+        if cfg.train.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:
+                raise ImportError("train.tensorboard needs the tensorboard package: pip install tensorboard") from e
+            self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        for epoch in range(start, cfg.train.epochs):
+            if cfg.train.patience > 0 and bad_epochs >= cfg.train.patience:
+                break
+            row = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"]}
+            row.update(self.train_epoch(epoch))
+            ev = self.evaluate(self.val_ds) if self.val_ds is not None else None
+            if ev is not None:
+                row.update(ev.metrics)
+            history.append(row)
+            ck = row.get(cfg.train.checkpoint_monitor)
+            if better(ck, best["value"], ck_mode):
+                best.update(value=ck, epoch=epoch, metrics=dict(row))
+                save_checkpoint(best_path, self._state(epoch, history, best, bad_epochs))
+                if ev is not None:
+                    ev.videos.to_csv(self.out_dir / "val_videos.csv", index=False)
+                    ev.frames.to_csv(self.out_dir / "val_frames.csv", index=False)
+            es = row.get(cfg.train.early_stop_monitor)
+            if better(es, best["es_value"], es_mode):
+                best["es_value"], bad_epochs = es, 0
+            else:
+                bad_epochs += 1
+            pd.DataFrame(history).to_csv(self.out_dir / "history.csv", index=False)
+            save_checkpoint(last_path, self._state(epoch, history, best, bad_epochs))
+            if self.writer is not None:
+                for k, v in row.items():
+                    if isinstance(v, float) and not math.isnan(v):
+                        self.writer.add_scalar(k, v, epoch)
+            self.trigger("on_epoch_end", epoch=epoch, row=row, best_epoch=best["epoch"])
+        stopped = cfg.train.patience > 0 and bad_epochs >= cfg.train.patience and len(history) < cfg.train.epochs
+        if self.writer is not None:
+            self.writer.close()
+        return FitResult(best_epoch=int(best["epoch"]), best_metrics=best["metrics"], history=pd.DataFrame(history),
+                         best_path=best_path, last_path=last_path, stopped_early=stopped, seconds=time.time() - t0)
+
+
+def epoch_line(row: dict[str, float], keys: tuple[str, ...] = ("train_loss", "train_acc", "val_loss", "val_acc",
+                                                              "val_roc_auc", "val_real_frame_pfake_mean")) -> str:
+    """One log line for an epoch."""
+    parts = [f"epoch {int(row['epoch']):3d}"] + [f"{k} {row[k]:.4f}" for k in keys if k in row]
+    return "  ".join(parts)
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Atomic JSON write (NaN becomes null)."""
+    def clean(o):
+        if isinstance(o, float) and (math.isnan(o) or math.isinf(o)):
+            return None
+        if isinstance(o, dict):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        if isinstance(o, (np.integer,)):
+            return int(o)
+        if isinstance(o, (np.floating,)):
+            return clean(float(o))
+        return o
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(clean(obj), indent=2))
+    os.replace(tmp, path)
+    return path
+
