@@ -1,0 +1,328 @@
+"""Analysis layer and figures on small synthetic run folders."""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from matplotlib.figure import Figure
+from scipy.special import expit
+from sklearn.metrics import f1_score, log_loss
+
+from workbench import analysis as A
+from workbench import plots as P
+from workbench.metrics import expected_calibration_error
+
+K = 3
+
+
+# ------------------------------------------------------------------ synthetic runs
+def _ids(n: int = 12) -> list[str]:
+    return [f"v{i:02d}" for i in range(n)]
+
+
+def _folds(ids: list[str], shift: int = 0) -> list[tuple[list[str], list[str]]]:
+    """K folds (interleaved; contiguous blocks when `shift`, so membership differs)."""
+    n = len(ids) // K
+    val = [ids[k * n:(k + 1) * n] for k in range(K)] if shift else [ids[k::K] for k in range(K)]
+    return [([v for v in ids if v not in va], va) for va in val]
+
+
+def make_run(root: Path, name: str, acc: list[float], pfake: list[float], shift: int = 0, seed: int = 0) -> Path:
+    """A run folder with fold metrics val_acc=acc[k], val_real_frame_pfake_mean=pfake[k] and consistent CSVs."""
+    rng = np.random.default_rng(seed)
+    run = root / name
+    run.mkdir(parents=True)
+    ids = _ids()
+    labels = {v: int(i % 3 != 0) for i, v in enumerate(ids)}  # 4 REAL, 8 FAKE
+    folds, vids, frames = [], [], []
+    for k, (tr, va) in enumerate(_folds(ids, shift)):
+        metrics = {"val_acc": acc[k], "val_f1": acc[k] - 0.05, "val_roc_auc": 0.9, "val_balanced_acc": acc[k] - 0.1,
+                   "val_real_frame_acc": 1 - pfake[k], "val_real_frame_pfake_mean": pfake[k],
+                   "val_real_frame_above_05": pfake[k] + 0.1}
+        folds.append({"fold": k, "best_epoch": k + 1, "metrics": metrics, "train_ids": tr, "val_ids": va})
+        hist = pd.DataFrame({"epoch": [0, 1, 2], "lr": 1e-3, "train_loss": [0.7, 0.5, 0.4],
+                             "train_acc": [0.6, 0.7, 0.8], "val_loss": [0.7, 0.6, 0.55], "val_acc": [0.6, 0.7, acc[k]],
+                             "val_f1": [0.5, 0.6, 0.7]})
+        (run / f"fold_{k}").mkdir()
+        hist.to_csv(run / f"fold_{k}" / "history.csv", index=False)
+        for v in va:
+            y = labels[v]
+            p = float(np.clip(0.35 + 0.4 * y + rng.normal(0, 0.15), 0.01, 0.99))
+            vids.append({"video_id": v, "label": y, "group": f"id{int(v[1:]) % 4}", "duration": 3.0 + y,
+                         "n_frames": 6, "split": "train", "fold": k, "p_fake": p,
+                         "logit_real": 0.0, "logit_fake": math.log(p / (1 - p))})
+            fp = np.clip(p + rng.normal(0, 0.1, 6), 0.001, 0.999)
+            frames.append(pd.DataFrame({"video_id": v, "label": y, "fold": k, "frame": np.arange(6),
+                                        "timestamp": np.arange(6) / 2.0, "p_fake": fp,
+                                        "face_found": [True] * 5 + [False]}))
+    mean = {m: float(np.mean([f["metrics"][m] for f in folds])) for m in folds[0]["metrics"]}
+    std = {m: float(np.std([f["metrics"][m] for f in folds])) for m in folds[0]["metrics"]}
+    (run / "kfold_results.json").write_text(json.dumps({"condition": name, "folds": folds, "mean": mean, "std": std,
+                                                        "best_fold": 0, "config": {"name": name}}))
+    (run / "config.yaml").write_text(yaml.safe_dump({"name": name, "seed": 0}))
+    pd.DataFrame(vids).to_csv(run / "predictions_videos.csv", index=False)
+    pd.concat(frames).to_csv(run / "predictions_frames.csv", index=False)
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, A.Run]:
+    tmp_path = tmp_path_factory.mktemp("runs")
+    base = make_run(tmp_path, "baseline", acc=[0.80, 0.85, 0.90], pfake=[0.50, 0.55, 0.60], seed=1)
+    bal = make_run(tmp_path, "balanced", acc=[0.95, 0.97, 0.99], pfake=[0.70, 0.75, 0.80], seed=2)
+    other = make_run(tmp_path, "reshuffled", acc=[0.90, 0.90, 0.90], pfake=[0.60, 0.60, 0.60], shift=1, seed=3)
+    return {r.name: r for r in map(A.load_run, (base, bal, other))}
+
+
+def miscalibrated(n: int = 3000, seed: int = 0, sharpen: float = 3.0, shift: float = 1.0) -> pd.DataFrame:
+    """Out-of-fold video predictions: true P = sigmoid(z); reported P = sigmoid(sharpen * z + shift)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 1.5, n)
+    y = (rng.random(n) < expit(z)).astype(int)
+    return pd.DataFrame({"video_id": [f"v{i}" for i in range(n)], "label": y, "fold": np.arange(n) % 5,
+                         "p_fake": expit(sharpen * z + shift)})
+
+
+# ------------------------------------------------------------------ runs and tables
+def test_load_run_and_fold_table(runs: dict[str, A.Run]) -> None:
+    run = runs["baseline"]
+    assert set(run.history["fold"]) == {0, 1, 2} and len(run.history) == 9
+    assert len(run.videos) == 12 and len(run.frames) == 72
+    t = A.fold_table(run)
+    assert t.loc["mean", "val_acc"] == pytest.approx(0.85)
+    assert t.loc["std", "val_acc"] == pytest.approx(np.std([0.80, 0.85, 0.90], ddof=1))
+    assert A.fold_table(run, ddof=0).loc["std", "val_acc"] == pytest.approx(run.results["std"]["val_acc"])
+    assert t.loc[2, "best_epoch"] == 3 and list(t.columns[1:5]) == list(A.VIDEO_METRICS)
+
+
+def test_load_run_names_missing_file(tmp_path: Path) -> None:
+    path = make_run(tmp_path, "a", acc=[0.8] * K, pfake=[0.5] * K)
+    (path / "predictions_frames.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="predictions_frames.csv"):
+        A.load_run(path)
+    other = make_run(tmp_path, "b", acc=[0.8] * K, pfake=[0.5] * K)
+    (other / "fold_1" / "history.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="history.csv"):
+        A.load_run(other)
+    assert sorted(A.load_run(other, require_history=False).history["fold"].unique()) == [0, 2]
+
+
+def test_aggregation_table_hand_example() -> None:
+    frames = pd.DataFrame({"video_id": ["a"] * 4 + ["b"] * 4, "label": [0] * 4 + [1] * 4,
+                           "p_fake": [0.1, 0.2, 0.3, 0.9, 0.6, 0.7, 0.2, 0.8]})
+    videos = pd.DataFrame({"video_id": ["a", "b"], "label": [0, 1], "p_fake": [0.7, 0.8]})
+    t = A.aggregation_table(frames, videos_df=videos, k=0.25)
+    assert t.loc["video_head", "acc"] == 0.5  # head calls both FAKE
+    assert t.loc["mean", "acc"] == 1.0  # a: 0.375 REAL, b: 0.575 FAKE
+    assert t.loc["max", "acc"] == 0.5  # a: 0.9, b: 0.8 -> both FAKE
+    assert t.loc["majority", "acc"] == 1.0  # a: 1/4 frames above 0.5, b: 3/4
+    assert t.loc["topk_mean", "tp"] == 1 and t.loc["topk_mean", "fp"] == 1  # top 25% = the max frame
+    assert t.loc["mean", "n_videos"] == 2
+
+
+# ------------------------------------------------------------------ calibration
+def test_f1_threshold_maximises_f1_on_fit_data() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(0.3 * y + rng.random(300) * 0.7, 0, 1)
+    thr = A.fit_f1_threshold(y, p)
+    best = f1_score(y, (p > thr).astype(int))
+    pred = p[None, :] > np.concatenate([[-1.0], np.unique(p)])[:, None]  # every distinct decision
+    tp = (pred & (y == 1)).sum(1)
+    brute = np.max(2 * tp / (pred.sum(1) + (y == 1).sum()))
+    assert best == pytest.approx(brute)
+    assert best > f1_score(y, (p > 0.5).astype(int))
+
+
+@pytest.mark.parametrize("method", ["platt", "temperature"])
+def test_scalers_reduce_ece_and_nll(method: str) -> None:
+    df = miscalibrated()
+    y, p = df["label"].to_numpy(), df["p_fake"].to_numpy()
+    cal = A.calibrate_cross_fold(df, None, method).videos["p_fake_cal"].to_numpy()
+    assert expected_calibration_error(y, cal) < 0.5 * expected_calibration_error(y, p)
+    assert log_loss(y, cal) < log_loss(y, p)
+
+
+def test_temperature_recovers_sharpening() -> None:
+    df = miscalibrated(n=20000, shift=0.0)
+    ts = A.TemperatureScaler().fit(df["label"], df["p_fake"])
+    assert ts.temperature_ == pytest.approx(3.0, rel=0.1)
+
+
+def test_cross_fold_fits_only_on_other_folds() -> None:
+    df = miscalibrated(seed=1)
+    df.loc[df["fold"] == 0, "label"] = 1 - df.loc[df["fold"] == 0, "label"]  # fold 0 is anti-correlated
+    cal = A.calibrate_cross_fold(df, None, "platt")
+    assert cal.fit_folds[0] == [1, 2, 3, 4]
+    others = df[df["fold"] != 0]
+    manual = A.PlattScaler().fit(others["label"], others["p_fake"])
+    assert cal.fitted[0].coef_ == pytest.approx(manual.coef_)
+    f0 = cal.videos["fold"] == 0
+    np.testing.assert_allclose(cal.videos.loc[f0, "p_fake_cal"], manual.transform(df.loc[f0, "p_fake"]))
+    assert cal.fitted[0].coef_ > 0  # fold 0's own (flipped) labels would give a negative slope
+    assert A.PlattScaler().fit(df.loc[f0, "label"], df.loc[f0, "p_fake"]).coef_ < 0
+    for k in range(1, 5):  # fold k's calibrator saw fold 0's flipped labels, so it differs from fold 0's
+        assert cal.fitted[k].coef_ < cal.fitted[0].coef_
+
+
+def test_calibration_report_and_frames() -> None:
+    videos = miscalibrated(n=1000, seed=2)
+    rng = np.random.default_rng(0)
+    frames = videos.loc[videos.index.repeat(3), ["video_id", "label", "fold", "p_fake"]].reset_index(drop=True)
+    frames["p_fake"] = np.clip(frames["p_fake"] + rng.normal(0, 0.05, len(frames)), 0, 1)
+    rep = A.calibration_report(videos, frames)
+    assert list(rep.index) == ["uncalibrated", "temperature", "platt", "f1_threshold"]
+    assert rep.loc["temperature", "video_ece"] < rep.loc["uncalibrated", "video_ece"]
+    assert rep.loc["platt", "frame_brier"] < rep.loc["uncalibrated", "frame_brier"]
+    assert rep.loc["f1_threshold", "video_ece"] == pytest.approx(rep.loc["uncalibrated", "video_ece"])
+    assert rep.loc["f1_threshold", "threshold_mean"] != 0.5
+    assert {"real_frame_pfake_mean", "real_frame_above_thr"} <= set(rep.columns)
+
+
+# ------------------------------------------------------------------ conditions
+def test_paradox_table(runs: dict[str, A.Run]) -> None:
+    t = A.paradox_table(list(runs.values()))
+    assert list(t.index) == ["baseline", "balanced", "reshuffled"]
+    assert t.loc["balanced", "val_acc_mean"] == pytest.approx(0.97)
+    assert t.loc["balanced", "val_real_frame_pfake_mean_mean"] == pytest.approx(0.75)
+    assert t.loc["baseline", "val_acc_std"] == pytest.approx(0.05)
+    assert t.loc["balanced", "val_real_frame_above_05_mean"] == pytest.approx(0.85)
+
+
+def test_paired_differences(runs: dict[str, A.Run]) -> None:
+    d = A.paired_differences(runs, "baseline", metrics=["val_acc", "val_real_frame_pfake_mean"], n_boot=500)
+    bal = d[(d["condition"] == "balanced") & (d["metric"] == "val_acc")].iloc[0]
+    assert bal["paired"] and bal["pairing"].startswith("paired")
+    assert bal["diff_mean"] == pytest.approx(0.12)
+    np.testing.assert_allclose(bal["fold_diffs"], [0.15, 0.12, 0.09])
+    assert bal["ci_lo"] <= 0.12 <= bal["ci_hi"] and bal["ci_excludes_0"]
+    rp = d[(d["condition"] == "balanced") & (d["metric"] == "val_real_frame_pfake_mean")].iloc[0]
+    assert rp["diff_mean"] == pytest.approx(0.2) and rp["ci_lo"] == pytest.approx(0.2)
+    resh = d[d["condition"] == "reshuffled"].iloc[0]
+    assert not resh["paired"] and "differs" in resh["pairing"]
+    assert resh["diff_mean"] == pytest.approx(0.05)
+
+
+# ------------------------------------------------------------------ audits
+def test_identity_overlap_counts() -> None:
+    groups = {"a": "p1", "b": "p1", "c": "p2", "d": "p3", "e": "p3", "f": "p4"}
+    folds = [(["a", "c", "d"], ["b", "e", "f"]), (["a", "b"], ["c", "d"])]
+    t = A.identity_overlap(folds, groups)
+    assert t.loc[0, "n_shared_identities"] == 2 and t.loc[0, "shared_identities"] == "p1, p3"
+    assert t.loc[0, "val_videos_affected"] == 2 and t.loc[0, "val_share_affected"] == pytest.approx(2 / 3)
+    assert t.loc[1, "n_shared_identities"] == 0 and t.loc[1, "val_videos_affected"] == 0
+
+
+def _meta(n: int, shortcut: bool, seed: int = 0) -> tuple[pd.DataFrame, list]:
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 3 != 0).astype(int)
+    dur = np.where(y == 0, 8.0, 4.0) + rng.normal(0, 1.0, n) if shortcut else rng.normal(5, 1, n)
+    df = pd.DataFrame({"video_id": [f"v{i}" for i in range(n)], "label": y, "duration": dur,
+                       "mean_brightness": rng.normal(100, 10, n)})
+    ids = df["video_id"].tolist()
+    folds = [([v for j, v in enumerate(ids) if j % 4 != k], ids[k::4]) for k in range(4)]
+    return df, folds
+
+
+def test_metadata_audit_flags_duration_shortcut() -> None:
+    df, folds = _meta(160, shortcut=True)
+    with pytest.warns(UserWarning, match="WARNING: shortcut"):
+        res = A.metadata_shortcut_audit(df, folds)
+    assert res["mean_roc_auc"] > 0.9 and res["warning"].startswith("WARNING: shortcut")
+    assert res["missing_features"] == ["n_frames", "lead_silence", "trail_silence"]
+    assert res["per_feature_auc"]["duration"] > 0.9 and "duration" in res["warning"]
+    assert len(res["per_fold"]) == 4
+
+
+def test_metadata_audit_quiet_on_random_metadata() -> None:
+    df, folds = _meta(160, shortcut=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = A.metadata_shortcut_audit(df, folds, model="logistic")
+    assert res["warning"] == "" and res["mean_roc_auc"] < 0.75
+
+
+def test_temporal_stats_hand_example() -> None:
+    df = pd.DataFrame({"frame": range(6), "timestamp": [0, 4, 8, 12, 16, 20],
+                       "p_fake": [0.2, 0.6, 0.7, 0.4, 0.9, 0.5], "face_found": [1, 1, 0, 1, 1, 1]})
+    s = A.temporal_stats(df, bin_seconds=10)
+    assert s["frames_above"] == 3 and s["share_above"] == 0.5 and s["majority_label"] == "REAL"
+    assert s["mean"] == pytest.approx(3.3 / 6) and s["min"] == 0.2 and s["max"] == 0.9
+    assert s["no_face_share"] == pytest.approx(1 / 6) and s["n_frames"] == 6
+    b = s["bins"]
+    assert b["n_frames"].tolist() == [3, 2, 1] and b["t_start"].tolist() == [0, 10, 20]
+    assert b["p_fake_mean"].tolist() == pytest.approx([0.5, 0.65, 0.5])
+
+
+def test_class_balance_table() -> None:
+    df = pd.DataFrame({"video_id": list("abcdef"), "label": [0, 1, 1, 1, 0, 1], "group": list("xxyyzz"),
+                       "duration": [10.0, 2, 2, 2, 20, 4], "fake_type": [None, "fs", "ls", "fs", None, "ls"]})
+    t = A.class_balance_table(df, folds=[(list("abc"), list("def")), (list("def"), list("abc"))])
+    assert t.loc["all", "ratio"] == "1 : 2.00" and t.loc["all", "n_real"] == 2
+    assert t.loc["all", "duration_mean_real"] == 15 and t.loc["all", "identities_fake"] == 3
+    assert t.loc["fold 0 val", "n_fake"] == 2 and t.loc["fold 0 val", "fake_type=ls"] == 1
+    assert t.loc["fold 0 train", "fake_per_real"] == 2.0
+
+
+# ------------------------------------------------------------------ figures
+def _pred(n: int = 120, std: bool = True) -> pd.DataFrame:
+    t = np.arange(n) / 10.0
+    df = pd.DataFrame({"frame": np.arange(n), "timestamp": t, "p_fake": 0.5 + 0.4 * np.sin(t),
+                       "face_found": (np.arange(n) % 37) > 3})
+    if std:
+        df["p_fake_std"] = 0.05
+        df["p_fake_fold0"], df["p_fake_fold1"] = df["p_fake"] - 0.02, df["p_fake"] + 0.02
+    return df
+
+
+def _figures(runs: dict[str, A.Run]) -> dict[str, Callable[[Path], Figure]]:
+    run = runs["baseline"]
+    par = A.paradox_table(runs)
+    diffs = A.paired_differences(runs, "baseline", metrics=["val_acc", "val_real_frame_pfake_mean"], n_boot=200)
+    frames = np.random.default_rng(0).integers(0, 255, (20, 16, 16, 3), dtype=np.uint8)
+    priors = pd.DataFrame({"method": ["none", "weighted", "sampler"], "effective_prior": [0.65, 0.48, 0.5],
+                           "data_prior": 0.65})
+    return {
+        "training": lambda p: P.training_curves_figure(run.history, "val_f1", path=p),
+        "confusion": lambda p: P.confusion_matrices_figure(run.videos, path=p),
+        "histogram": lambda p: P.pfake_histogram_figure(run.videos, path=p),
+        "video_vs_frame": lambda p: P.video_vs_frame_figure(par, path=p),
+        "aggregation": lambda p: P.aggregation_figure(A.aggregation_table(run.frames, videos_df=run.videos), path=p),
+        "reliability": lambda p: P.reliability_figure(run.videos["label"], {"raw": run.videos["p_fake"],
+                                                                             "squashed": run.videos["p_fake"] ** 2},
+                                                      path=p),
+        "class_balance": lambda p: P.class_balance_figure(run.videos, path=p),
+        "effective_prior": lambda p: P.effective_prior_figure(priors, path=p),
+        "paradox": lambda p: P.paradox_scatter_figure(par, path=p),
+        "forest": lambda p: P.forest_plot_figure(diffs, path=p),
+        "temporal": lambda p: P.temporal_figure(_pred(), frames, title="long REAL", path=p),
+        "temporal_noframes": lambda p: P.temporal_figure(_pred(std=False).drop(columns="face_found"), path=p),
+        "density": lambda p: P.density_comparison_figure({"50 frames": _pred(50, False), "full": _pred()}, path=p),
+    }
+
+
+FIGURES = ["training", "confusion", "histogram", "video_vs_frame", "aggregation", "reliability", "class_balance",
+           "effective_prior", "paradox", "forest", "temporal", "temporal_noframes", "density"]
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_figure_returns_figure_and_writes_png(name: str, runs: dict[str, A.Run], tmp_path: Path) -> None:
+    path = tmp_path / "figs" / f"{name}.png"
+    fig = _figures(runs)[name](path)
+    assert isinstance(fig, Figure)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_temporal_figure_rows(tmp_path: Path) -> None:
+    frames = np.zeros((30, 8, 8, 3), dtype=np.uint8)
+    fig = P.temporal_figure(_pred(), frames, frame_times=np.linspace(0, 11.9, 30))
+    strip = [ax for ax in fig.axes if ax.images]
+    assert len(strip) == 8 and strip[0].get_title().startswith("0.0 s")
+    assert len(P.temporal_figure(_pred()).axes) == 3  # curve, heat strip, colorbar
