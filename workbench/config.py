@@ -120,6 +120,8 @@ class IngestConfig:
     workers: int = 0  # 0 = all cores
     box_smoothing: float = 0.5  # EMA weight of the previous face/lip box at each detection (0 = none)
     silence_top_db: float = 40.0  # audio this many dB below its peak counts as silence
+    track_size: int = 160  # while tracking, detect in a region around the last face resized to this (0 = whole frame)
+    track_context: float = 2.0  # that region's side / the face box's side
 
 
 @dataclass
@@ -261,6 +263,8 @@ def _update(obj: Any, d: dict[str, Any], prefix: str) -> None:
     hints = get_type_hints(type(obj))
     names = {f.name for f in fields(obj)}
     for key, value in d.items():
+        if key is True and "on" in names:  # YAML 1.1 reads the bare key `on:` (loss.on) as boolean true
+            key = "on"
         full = f"{prefix}{key}"
         if key not in names:
             raise KeyError(f"unknown config field {full!r}; known: {sorted(names)}")

@@ -1,0 +1,112 @@
+"""Every numbered notebook executes under papermill (smoke parameters) inside the study runner."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workbench import study
+from workbench.toydata import make_toy_dataset
+
+NOTEBOOKS = sorted(p.stem for p in study.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    data = make_toy_dataset(root / "data", n_real=8, n_fake=12, n_test_long=1, long_frames=90, n_groups=6)
+    report = study.run_study(data, root / "run", conditions=["baseline", "balanced"], preset="smoke", stream=False)
+    return data, root / "run", report
+
+
+def metrics(path: Path) -> dict:
+    return json.loads((path / "metrics.json").read_text())
+
+
+def test_notebooks_are_committed_clean_with_a_parameters_cell():
+    assert NOTEBOOKS == ["01_class_imbalance", "02_kfold_training", "03_temporal_pfake",
+                         "04_calibration_thresholds", "05_compare_conditions"]
+    for name in NOTEBOOKS:
+        nb = nbformat.read(study.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} has outputs"
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, name
+        assert "smoke" in study.notebook_parameters(study.NOTEBOOK_DIR / f"{name}.ipynb")
+
+
+@pytest.mark.slow
+def test_study_runs_every_notebook(smoke_study):
+    data, run, report = smoke_study
+    assert report.failed == {}, report.failed
+    assert set(report.ran) == {"baseline", "balanced", *study.AFTER}
+    for cond in ("baseline", "balanced"):
+        m = metrics(run / cond)
+        assert m["condition"] == cond and m["complete"] and m["n_folds"] == 2
+        assert 0.0 <= m["mean"]["val_acc"] <= 1.0 and "val_real_frame_pfake_mean" in m["mean"]
+        assert (run / cond / "02_kfold_training.ipynb").exists()
+        assert (run / cond / "figures" / "training_curves.png").stat().st_size > 1000
+        params = (run / cond / "02_kfold_training.params.yaml").read_text()
+        assert "overrides:" in params  # dicts travel as YAML, not strings
+    assert metrics(run / "balanced")["mean"] != metrics(run / "baseline")["mean"]
+
+
+@pytest.mark.slow
+def test_class_imbalance_notebook(smoke_study):
+    _, run, _ = smoke_study
+    m = metrics(run / "01_class_imbalance")
+    assert (m["n_real"], m["n_fake"], m["n_test"]) == (8, 12, 1)
+    assert m["identity_overlap_share"]["grouped"] == 0.0  # grouped folds never share identities
+    assert m["effective_fake_prior"]["weighted_sampler"] == pytest.approx(0.5)
+    assert m["effective_fake_prior"]["baseline"] == pytest.approx(12 / 20)
+
+
+@pytest.mark.slow
+def test_temporal_calibration_and_compare_notebooks(smoke_study):
+    _, run, _ = smoke_study
+    m3 = metrics(run / "03_temporal_pfake")
+    assert "real_020_long" in m3["videos"]
+    densities = {(s["condition"], s["density"]) for s in m3["stats"]}
+    assert densities == {(c, d) for c in ("baseline", "balanced") for d in ("full", "train_density")}
+    full = [s for s in m3["stats"] if s["density"] == "full" and s["video_id"].endswith("_long")]
+    assert all(s["n_frames"] == 90 for s in full)  # every frame of the long video
+    assert list((run / "03_temporal_pfake" / "figures").glob("temporal_*.png"))
+    m4 = metrics(run / "04_calibration_thresholds")
+    assert {r["method"] for r in m4["report"]} >= {"uncalibrated", "temperature", "platt", "f1_threshold"}
+    m5 = metrics(run / "05_compare_conditions")
+    assert {r["condition"] for r in m5["paradox"]} == {"baseline", "balanced"}
+    assert Path(m5["summary"]).exists() and "REAL-frame" in Path(m5["summary"]).read_text()
+
+
+@pytest.mark.slow
+def test_runner_skips_finished_and_survives_failures(smoke_study, tmp_path):
+    data, run, _ = smoke_study
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("baseline: {}\nbroken:\n  split: {kind: grouped, kfold: 50}\n")
+    report = study.run_study(data, run, conditions_file=grid, preset="smoke", after=(), stream=False)
+    assert report.skipped == ["baseline"]
+    assert "broken" in report.failed and "50-fold CV needs" in report.failed["broken"]
+    assert json.loads((run / "study.json").read_text())["failed"]["broken"]
+
+
+def test_unknown_parameters_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown parameter"):
+        study.execute("02_kfold_training", tmp_path, {"bogus_param": 1})
+
+
+@pytest.mark.slow
+def test_dead_kernel_is_recorded_not_fatal(tmp_path):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell("data_dir = ''\noutput_dir = ''\ncondition = ''\noverrides = {}\npreset = ''\n"
+                                  "folds = None\nepochs = None\ndevice = ''\nprogress = False\nsmoke = False")
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell("import os\nos._exit(1)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbdir / "02_kfold_training.ipynb")
+    report = study.run_study(tmp_path, tmp_path / "run", conditions=["baseline"], preset="smoke", after=(),
+                             notebook_dir=nbdir, stream=False)
+    reason = report.failed["baseline"].lower()
+    assert "dead" in reason or "died" in reason

@@ -1,0 +1,239 @@
+"""The condition grid: notebook 02 once per condition with papermill, then notebooks 01, 03, 04, 05.
+
+Layout of a study (`run_dir`):
+    <condition>/                    02_kfold_training.ipynb (executed), its params YAML, metrics.json,
+                                    kfold_results.json, fold_k/, figures/
+    01_class_imbalance/ 03_temporal_pfake/ 04_calibration_thresholds/ 05_compare_conditions/
+                                    each: the executed notebook, params YAML, metrics.json, figures
+    study.json                      what ran, what was skipped, what failed and why
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench.config import Config
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+PER_CONDITION = "02_kfold_training"
+AFTER = ("01_class_imbalance", "03_temporal_pfake", "04_calibration_thresholds", "05_compare_conditions")
+
+
+# ------------------------------------------------------------------ conditions and presets
+def _package_yaml(name: str) -> dict:
+    return yaml.safe_load(resources.files("workbench").joinpath(name).read_text()) or {}
+
+
+def load_conditions(path: str | Path | None = None) -> dict[str, dict]:
+    """Condition name -> config overrides (the packaged conditions.yaml by default)."""
+    d = yaml.safe_load(Path(path).read_text()) if path else _package_yaml("conditions.yaml")
+    for name, ov in d.items():
+        Config.from_dict(ov or {})  # fail early on a misspelt field
+    return {k: (v or {}) for k, v in d.items()}
+
+
+def load_presets() -> dict[str, dict]:
+    """Size presets: full (the study's reference), cpu (the demo), smoke (tests)."""
+    return _package_yaml("presets.yaml")
+
+
+def condition_config(data_dir: str, output_dir: str, condition: str, overrides: dict | None = None,
+                     preset: str = "full", folds: int | None = None, epochs: int | None = None,
+                     device: str = "auto", progress: bool = True, seed: int = 42) -> Config:
+    """Defaults <- preset <- condition overrides <- explicit folds/epochs/device; out = output_dir."""
+    presets = load_presets()
+    if preset not in presets:
+        raise KeyError(f"unknown preset {preset!r}; known: {sorted(presets)}")
+    cfg = Config.from_dict(presets[preset]).merged(overrides or {})
+    cfg.name, cfg.seed, cfg.out = condition, seed, str(output_dir)
+    cfg.data.root = str(data_dir)
+    cfg.train.device, cfg.train.progress = device, progress
+    if folds is not None:
+        cfg.split.kfold = int(folds)
+    if epochs is not None:
+        cfg.train.epochs = cfg.train.t_max = int(epochs)
+    return cfg
+
+
+def write_metrics(output_dir: str | Path, metrics: dict[str, Any], name: str = "metrics.json") -> Path:
+    """A notebook's numbers, for later notebooks and tests to read (NaN -> null)."""
+    from workbench.trainer import write_json
+    return write_json(Path(output_dir) / name, metrics)
+
+
+def figure_path(output_dir: str | Path, name: str) -> Path:
+    """Where a notebook saves a figure: <output_dir>/figures/<name>.png."""
+    p = Path(output_dir) / "figures" / f"{name}.png"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def condition_dirs(run_dir: str | Path) -> dict[str, Path]:
+    """Every finished condition folder of a study (those with kfold_results.json), by name."""
+    run_dir = Path(run_dir)
+    return {p.parent.name: p.parent for p in sorted(run_dir.glob("*/kfold_results.json"))}
+
+
+# ------------------------------------------------------------------ papermill
+def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
+    """The parameters declared in a notebook's cell tagged `parameters`."""
+    import papermill as pm
+    params = pm.inspect_notebook(str(notebook))
+    if not params:
+        raise ValueError(f"{notebook} has no cell tagged 'parameters'")
+    return params
+
+
+def execute(name: str, output_dir: str | Path, params: dict[str, Any], *, notebook_dir: Path = NOTEBOOK_DIR,
+            kernel: str = "python3", stream: bool = True) -> Path:
+    """Execute notebooks/<name>.ipynb into output_dir with checked parameters; return the executed notebook."""
+    import papermill as pm
+    src = Path(notebook_dir) / f"{name}.ipynb"
+    if not src.exists():
+        raise FileNotFoundError(f"notebook {src} does not exist")
+    known = notebook_parameters(src)
+    unknown = sorted(set(params) - set(known))
+    if unknown:  # papermill itself only warns
+        raise ValueError(f"{name}: unknown parameter(s) {unknown}; the notebook declares {sorted(known)}")
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))  # papermill -f reproduces the run
+    dst = out / f"{name}.ipynb"
+    pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name=kernel, progress_bar=False,
+                        log_output=stream, cwd=str(Path.cwd()))
+    return dst
+
+
+class _LineHandler(logging.Handler):
+    """Print papermill's streamed cell output line by line (one line per epoch from notebook 02)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if record.levelno >= logging.WARNING or "Executing" in msg or "Input Notebook" in msg or "Output Notebook" in msg:
+            return
+        for line in msg.splitlines():
+            if line.strip():
+                print(f"  | {line}", flush=True)
+
+
+@dataclass
+class StudyReport:
+    """What a study run did."""
+
+    run_dir: Path
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def summary(self) -> Path:
+        return self.run_dir / "05_compare_conditions" / "summary.md"
+
+
+def _complete(cond_dir: Path) -> bool:
+    res = cond_dir / "kfold_results.json"
+    return (cond_dir / "metrics.json").exists() and res.exists() and bool(json.loads(res.read_text()).get("complete"))
+
+
+def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str] | None = None,
+              conditions_file: str | Path | None = None, preset: str = "full", folds: int | None = None,
+              epochs: int | None = None, device: str = "auto", after: tuple[str, ...] = AFTER,
+              temporal_conditions: list[str] | None = None, notebook_dir: Path = NOTEBOOK_DIR,
+              stream: bool = True) -> StudyReport:
+    """Run the grid; finished conditions are skipped, a failing one (kernel death included) does not stop the rest."""
+    run_dir, t0 = Path(run_dir), time.time()
+    grid = load_conditions(conditions_file)
+    names = conditions or list(grid)
+    missing = [c for c in names if c not in grid]
+    if missing:
+        raise KeyError(f"unknown condition(s) {missing}; known: {list(grid)}")
+    report = StudyReport(run_dir)
+    handler = _LineHandler()
+    log = logging.getLogger("papermill")
+    if stream:
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    common = dict(data_dir=str(data_dir), preset=preset, device=device, smoke=preset == "smoke")
+    try:
+        for i, cond in enumerate(names, 1):
+            cdir = run_dir / cond
+            if _complete(cdir):
+                print(f"[{i}/{len(names)}] {cond}: complete, skipped", flush=True)
+                report.skipped.append(cond)
+                continue
+            print(f"[{i}/{len(names)}] {cond}: running {PER_CONDITION}", flush=True)
+            params = dict(common, output_dir=str(cdir), condition=cond, overrides=grid[cond],
+                          folds=folds, epochs=epochs, progress=False)
+            _attempt(report, cond, lambda: execute(PER_CONDITION, cdir, params, notebook_dir=notebook_dir, stream=stream))
+        done = [c for c in names if (run_dir / c / "kfold_results.json").exists()]
+        temporal = [c for c in (temporal_conditions or ["baseline", "balanced"]) if c in done] or done[:2]
+        for nb in after:
+            out = run_dir / nb
+            params = {"output_dir": str(out), "smoke": preset == "smoke"}
+            if nb == "01_class_imbalance":
+                params.update(data_dir=str(data_dir), folds=folds or Config.from_dict(load_presets()[preset]).split.kfold)
+            elif nb == "03_temporal_pfake":
+                params.update(data_dir=str(data_dir), run_dir=str(run_dir), conditions=temporal, device=device)
+            else:
+                params.update(run_dir=str(run_dir))
+            if nb != "01_class_imbalance" and not done:
+                report.failed[nb] = "no finished condition to analyse"
+                continue
+            print(f"[after] {nb}", flush=True)
+            _attempt(report, nb, lambda: execute(nb, out, params, notebook_dir=notebook_dir, stream=stream))
+    finally:
+        log.removeHandler(handler)
+    report.seconds = time.time() - t0
+    from workbench.trainer import write_json
+    write_json(run_dir / "study.json", {"ran": report.ran, "skipped": report.skipped, "failed": report.failed,
+                                        "seconds": report.seconds, "preset": preset, "data_dir": str(data_dir)})
+    return report
+
+
+def _attempt(report: StudyReport, name: str, fn) -> None:
+    try:
+        fn()
+        report.ran.append(name)
+    except Exception as e:  # noqa: BLE001 - a failing condition (or a dead kernel) must not stop the grid
+        reason = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        report.failed[name] = reason
+        print(f"  FAILED {name}: {reason}", file=sys.stderr, flush=True)
+
+
+def print_report(report: StudyReport) -> None:
+    """The end-of-study lines: failures, then where the summary is."""
+    print(f"\nstudy finished in {report.seconds / 60:.1f} min: {len(report.ran)} ran, "
+          f"{len(report.skipped)} skipped, {len(report.failed)} failed")
+    for name, why in report.failed.items():
+        print(f"  FAILED {name}: {why}")
+    if report.summary.exists():
+        print(f"summary: {report.summary}")
+
+
+# ------------------------------------------------------------------ command line
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset folder of npz records")
+    p.add_argument("--out", default="outputs/study", help="study folder")
+    p.add_argument("--conditions", nargs="*", help="subset of the grid (default: all)")
+    p.add_argument("--conditions-file", help="a YAML grid instead of the packaged conditions.yaml")
+    p.add_argument("--preset", default="full", choices=sorted(load_presets()), help="model/training size preset")
+    p.add_argument("--folds", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--device", default="auto")
+
+
+def main(args: argparse.Namespace) -> int:
+    report = run_study(args.data, args.out, conditions=args.conditions, conditions_file=args.conditions_file,
+                       preset=args.preset, folds=args.folds, epochs=args.epochs, device=args.device)
+    print_report(report)
+    return 1 if report.failed else 0
