@@ -1,0 +1,257 @@
+"""The synthetic audio-visual deepfake generator and the demo dataset."""
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import librosa
+import numpy as np
+import pytest
+
+from workbench import synth
+from workbench.config import Config, SynthConfig
+
+SR = 16000
+# short clips make chance correlations large, so the fakes are clear ones: strength 1.5 x U(0.4, 1) -> [0.6, 1]
+SET = dict(n_real=3, n_fake=8, n_identities=3, duration_mean=1.9, duration_std=0.2, duration_min=1.7,
+           duration_max=2.1, n_long_real=1, long_duration=2.5, artifact_strength=1.5, workers=1, seed=3)
+
+
+def _rows(labels: Path) -> list[dict]:
+    with open(labels, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _lip_crops(frames: np.ndarray, every: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Ingest-like lip crops: CenterFace every few frames, mouth corners interpolated; (found flags, crops)."""
+    idx = np.arange(0, len(frames), every)
+    found, corners = [], []
+    for k in idx:
+        dets, lms = synth.detect(frames[k])
+        found.append(len(dets) > 0)
+        corners.append(lms[0].reshape(5, 2)[3:] if len(dets) else np.full((2, 2), np.nan))
+    corners = np.asarray(corners)
+    ok = ~np.isnan(corners[:, 0, 0])
+    t = np.arange(len(frames))
+    c = np.stack([np.interp(t, idx[ok], corners[ok, i, j]) for i in range(2) for j in range(2)], 1).reshape(-1, 2, 2)
+    crops = []
+    for frame, (left, right) in zip(frames, c):
+        cx, cy = (left + right) / 2
+        side = int(1.6 * np.hypot(*(right - left)))
+        x0, y0 = int(cx - side / 2), int(cy - side / 2)
+        crops.append(cv2.resize(frame[max(0, y0):y0 + side, max(0, x0):x0 + side], (112, 112)))
+    return np.asarray(found), np.stack(crops)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """A small synthetic set, decoded and analysed once: rows plus per-clip frames, audio, faces and lips."""
+    out = tmp_path_factory.mktemp("synth")
+    labels = synth.generate(out, progress=False, **SET)
+    clips = {}
+    for r in _rows(labels):
+        frames = synth.read_frames(out / r["path"])
+        found, lips = _lip_crops(frames)
+        clips[r["path"]] = dict(row=r, frames=frames, audio=synth.read_audio(out / r["path"], SR), found=found,
+                                lips=lips)
+    return out, labels, clips
+
+
+def test_plan_defaults_follow_the_study_ratio():
+    specs = synth.plan(SynthConfig())
+    short = [s for s in specs if s.split == "train"]
+    long = [s for s in specs if s.split == "test"]
+    assert sum(s.label == 0 for s in short) == 317 and sum(s.label == 1 for s in short) == 600
+    assert len(long) == 2 and all(s.label == 0 and s.duration == 180.0 for s in long)
+    types = Counter(s.fake_type for s in specs if s.label == 1)
+    assert types == {"lip_sync": 150, "face_swap": 150, "audio_swap": 150, "both": 150}
+    assert all(1.5 <= s.duration <= 60.0 for s in short)
+    assert all(s.donor != s.identity and s.donor >= 0 for s in specs if s.label == 1)
+    assert len({s.identity for s in specs}) == 12
+    assert min(s.strength for s in specs if s.label == 1) >= 0.4 - 1e-9
+
+
+def test_plan_real_longer_shortcut():
+    specs = synth.plan(SynthConfig(n_real=60, n_fake=60, n_long_real=0, shortcut="real_longer"))
+    real = np.mean([s.duration for s in specs if s.label == 0])
+    fake = np.mean([s.duration for s in specs if s.label == 1])
+    assert real > 1.5 * fake
+
+
+def test_bad_settings_fail_clearly():
+    with pytest.raises(ValueError, match="shortcut"):
+        synth.plan(SynthConfig(shortcut="longer"))
+    with pytest.raises(ValueError, match="fake_types"):
+        synth.plan(SynthConfig(fake_types=["deepfake"]))
+
+
+def test_labels_match_the_knobs(dataset):
+    out, labels, clips = dataset
+    rows = _rows(labels)
+    assert tuple(rows[0].keys()) == synth.LABEL_COLUMNS
+    real = [r for r in rows if r["label"] == "0"]
+    fake = [r for r in rows if r["label"] == "1"]
+    assert len(real) == SET["n_real"] + SET["n_long_real"] and len(fake) == SET["n_fake"]
+    assert Counter(r["fake_type"] for r in fake) == {t: 2 for t in synth.FAKE_TYPES}
+    assert {r["fake_type"] for r in real} == {"real"}
+    assert [r["split"] for r in rows].count("test") == 1
+    assert all(float(r["duration"]) == pytest.approx(2.5) for r in rows if r["split"] == "test")
+    assert all(1.7 - 0.02 <= float(r["duration"]) <= 2.1 + 0.02 for r in rows if r["split"] == "train")
+    assert {r["group"] for r in rows} == {"id00", "id01", "id02"}
+    assert all(r["path"].startswith("real/" if r["label"] == "0" else "fake/") for r in rows)
+    assert all((out / r["path"]).is_file() for r in rows)
+
+
+def test_videos_carry_audio_of_the_right_duration(dataset):
+    _, _, clips = dataset
+    for c in clips.values():
+        duration = float(c["row"]["duration"])
+        assert len(c["frames"]) == round(duration * 30)
+        assert c["frames"].shape[1:] == (256, 256, 3)
+        assert len(c["audio"]) / SR == pytest.approx(duration, abs=0.08)
+        assert np.abs(c["audio"]).max() > 0.2  # speech, not silence
+
+
+def test_centerface_finds_the_faces(dataset):
+    _, _, clips = dataset
+    by_group: dict[str, list] = {}
+    for c in clips.values():
+        by_group.setdefault(c["row"]["group"], []).extend(c["found"])
+    rates = {g: float(np.mean(v)) for g, v in by_group.items()}
+    assert np.mean(np.concatenate([c["found"] for c in clips.values()])) >= 0.95
+    assert len(rates) == 3 and min(rates.values()) >= 0.9, rates
+
+
+def test_mouth_follows_the_audio_in_real_but_not_in_lip_sync(dataset):
+    _, _, clips = dataset
+    corr: dict[str, list[float]] = {}
+    for c in clips.values():
+        value = synth.mouth_audio_correlation(c["lips"], c["audio"], sample_rate=SR)
+        corr.setdefault(c["row"]["fake_type"], []).append(value)
+    real, lip_sync = np.mean(corr["real"]), np.mean(corr["lip_sync"])
+    assert real > 0.5, corr
+    assert lip_sync < real - 0.3, corr
+    assert np.mean(corr["audio_swap"]) > 0.5  # re-voiced, but the same words: still in sync
+
+
+def test_face_swap_changes_the_face(dataset):
+    _, _, clips = dataset
+    canon = np.array([[15, 18], [33, 18], [24, 27], [17, 36], [31, 36]], np.float32)  # eyes, nose, mouth
+
+    def face(frame):  # the face aligned on its five landmarks, 48 x 48
+        _, lms = synth.detect(frame)
+        M, _ = cv2.estimateAffinePartial2D(lms[0].reshape(5, 2).astype(np.float32), canon)
+        return cv2.warpAffine(frame, M, (48, 48)).astype(np.float32)
+
+    swaps = [c for c in clips.values() if c["row"]["fake_type"] in ("face_swap", "both")]
+    assert len(swaps) == 4
+    for c in swaps:
+        reals = [r["frames"] for r in clips.values() if r["row"]["group"] == c["row"]["group"]
+                 and r["row"]["fake_type"] == "real"]
+        same = max(np.abs(face(f[0]) - face(f[len(f) // 2])).mean() for f in reals)  # talking, moving
+        swapped = min(np.abs(face(c["frames"][0]) - face(f[0])).mean() for f in reals)
+        assert swapped > max(1.8 * same, 15.0), (c["row"]["path"], swapped, same)
+
+
+def test_audio_swap_replaces_the_voice(dataset):
+    _, _, clips = dataset
+    identities = synth.make_identities(SET["n_identities"], 256, SET["seed"])
+    f0 = {i.name: i.f0 for i in identities}
+
+    def pitch(audio):
+        track = librosa.yin(audio, fmin=70, fmax=300, sr=SR, frame_length=1024)
+        loud = librosa.feature.rms(y=audio, frame_length=1024, hop_length=256)[0][:len(track)] > 0.05
+        return float(np.median(track[:len(loud)][loud]))
+
+    for c in clips.values():
+        r = c["row"]
+        if r["fake_type"] == "real":
+            assert pitch(c["audio"]) == pytest.approx(f0[r["group"]], rel=0.15), r
+        elif r["fake_type"] == "audio_swap":
+            assert pitch(c["audio"]) != pytest.approx(f0[r["group"]], rel=0.15), r
+
+
+def test_generation_is_deterministic(tmp_path):
+    tiny = dict(n_real=1, n_fake=2, n_identities=2, duration_mean=1.5, duration_std=0.1, n_long_real=0,
+                fake_types=["face_swap", "lip_sync"], workers=1, seed=11)
+    a = synth.generate(tmp_path / "a", progress=False, **tiny)
+    synth.make_identities.cache_clear()
+    b = synth.generate(tmp_path / "b", progress=False, **tiny)
+    assert a.read_bytes() == b.read_bytes()
+    for r in _rows(a):
+        fa, fb = synth.read_frames(a.parent / r["path"], 3), synth.read_frames(b.parent / r["path"], 3)
+        assert np.array_equal(fa, fb)
+        assert np.array_equal(synth.read_audio(a.parent / r["path"]), synth.read_audio(b.parent / r["path"]))
+    other = synth.plan(SynthConfig(**{**tiny, "seed": 12}))
+    same = synth.plan(SynthConfig(**tiny))
+    assert [(s.identity, s.duration) for s in other] != [(s.identity, s.duration) for s in same]
+    assert synth.generate(tmp_path / "a", progress=False, **tiny).stat().st_mtime == a.stat().st_mtime  # kept
+
+
+def test_fake_leading_silence_shortcut_is_measurable(tmp_path):
+    from workbench import cli
+
+    out = tmp_path / "lead"
+    assert cli.main(["synth", str(out), "--n-real", "2", "--n-fake", "2", "--long", "0", "--identities", "2",
+                     "--duration-mean", "2", "--shortcut", "fake_leading_silence", "--workers", "1", "--quiet"]) == 0
+    for r in _rows(out / "labels.csv"):
+        audio = synth.read_audio(out / r["path"])
+        loud = np.convolve(np.abs(audio), np.ones(160) / 160, mode="same") > 0.05 * np.abs(audio).max()
+        lead = np.argmax(loud) / SR
+        if r["label"] == "1":
+            assert lead >= 0.45, (r["path"], lead)
+        else:
+            assert lead <= 0.25, (r["path"], lead)
+        assert lead == pytest.approx(float(r["speech_onset"]), abs=0.1)
+
+
+def test_mouth_audio_correlation_on_drawn_mouths():
+    rng = np.random.default_rng(0)
+    envelope = np.clip(np.sin(np.linspace(0, 12 * np.pi, 90)), 0, 1)
+    lips = np.full((90, 112, 112, 3), 150, np.uint8)
+    for k, e in enumerate(envelope):
+        cv2.ellipse(lips[k], (56, 60), (25, int(2 + 18 * e)), 0, 0, 360, (30, 10, 10), -1)
+    assert synth.mouth_audio_correlation(lips, envelope) > 0.95
+    assert abs(synth.mouth_audio_correlation(lips, rng.permutation(envelope))) < 0.4
+    mfcc = np.stack([20 * envelope - 10] + [rng.normal(size=90)] * 39, axis=1)  # c0 ~ energy
+    assert synth.mouth_audio_correlation(lips, mfcc) > 0.8
+
+
+def test_ingest_finds_faces_in_synthetic_clips(dataset, tmp_path):
+    from workbench.ingest import ingest
+    from workbench.records import load_record
+
+    out, labels, _ = dataset
+    rows = _rows(labels)
+    pick = [next(r for r in rows if r["fake_type"] == t) for t in ("real", "lip_sync", "face_swap", "both")]
+    manifest = out / "subset.csv"
+    with open(manifest, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=synth.LABEL_COLUMNS)
+        w.writeheader()
+        w.writerows(pick)
+    summary = ingest(manifest, tmp_path / "npz", Config(), workers=1, progress=False)
+    assert summary.done == 4 and summary.failed == 0
+    corr = {}
+    for r in pick:
+        rec = load_record(tmp_path / "npz" / f"{Path(r['path']).stem}.npz")
+        assert rec.face_found.mean() >= 0.95, (r["path"], rec.face_found.mean())
+        corr[r["fake_type"]] = synth.mouth_audio_correlation(rec.lip, rec.audio)
+    in_sync = np.mean([corr["real"], corr["face_swap"], corr["both"]])  # mouths that follow their own audio
+    assert in_sync > corr["lip_sync"] + 0.2, corr
+
+
+def test_small_demo_builds_once(tmp_path):
+    from workbench import demo
+
+    cfg = Config()
+    cfg.synth.workers = 1
+    cfg.ingest.workers = 1
+    npz = demo.build_demo(tmp_path / "demo", cfg, small=True, progress=False)
+    s = demo.demo_summary(tmp_path / "demo")
+    assert (s["real"], s["fake"], s["test"]) == (4, 4, 1)
+    assert s["records"] == 8 and s["face_rate"] >= 0.95
+    stamp = (npz / "index.csv").stat().st_mtime
+    assert demo.build_demo(tmp_path / "demo", cfg, small=True, progress=False) == npz
+    assert (npz / "index.csv").stat().st_mtime == stamp  # nothing rebuilt
