@@ -1,31 +1,35 @@
-"""`workbench main`: the README's main job (a short K-fold run on generated data on the CPU)."""
+"""`workbench main`: the README's main job — the whole study on the embedded demo data.
+
+Builds `data/demo/` when missing (synthetic videos -> ingest -> npz), then runs the condition grid
+and the analysis notebooks with the `cpu` preset (or `full`, the study's reference settings, for a
+GPU), and ends with the path of the summary.
+"""
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
-from workbench.config import Config
-from workbench.kfold import format_table, run_kfold
-from workbench.toydata import make_toy_dataset
-
-SMALL = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[16,32,64]", "model.lip_channels=[8,16,32]",
-         "model.gru_hidden=32", "model.dense=32", "data.max_frames=24", "train.epochs=6", "train.lr=0.002",
-         "split.kfold=5"]
+from workbench.demo import build_demo
+from workbench.study import print_report, run_study
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", default="data/toy", help="dataset folder (generated when missing)")
-    p.add_argument("--out", default="outputs/main", help="run folder")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    p.add_argument("--data", default="data/demo", help="demo dataset folder (built when missing)")
+    p.add_argument("--out", default="outputs/study", help="study folder")
+    p.add_argument("--full", action="store_true", help="the study's full model and training settings (for a GPU)")
+    p.add_argument("--conditions", nargs="*", help="subset of the grid (default: every condition)")
+    p.add_argument("--folds", type=int, help="override the number of folds")
+    p.add_argument("--epochs", type=int, help="override the number of epochs")
+    p.add_argument("--device", default="auto")
 
 
 def main(args: argparse.Namespace) -> int:
-    root = Path(args.data)
-    if not (root / "index.csv").exists():
-        print(f"generating a small dataset in {root} ...")
-        make_toy_dataset(root, n_real=16, n_fake=30, n_test_long=1)
-    cfg = Config.load(None, SMALL + [f"data.root={root}", f"out={Path(args.out) / 'baseline'}", *args.set])
-    results = run_kfold(cfg)
-    print(format_table(results))
-    print(f"results: {Path(cfg.out) / 'kfold_results.json'}")
-    return 0
+    t0 = time.time()
+    npz = build_demo(args.data)
+    print(f"demo data ready in {time.time() - t0:.0f} s: {npz}", flush=True)
+    report = run_study(npz, args.out, conditions=args.conditions, preset="full" if args.full else "cpu",
+                       folds=args.folds, epochs=args.epochs, device=args.device)
+    print_report(report)
+    print(f"total {(time.time() - t0) / 60:.1f} min; open the notebooks with: .venv/bin/jupyter lab notebooks/")
+    return 1 if report.failed else 0
