@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from workbench.config import Config
-from workbench.dataset import clip_from_record, load_for_model
+from workbench.dataset import FrameStream, audio_for_frames, load_for_model
 from workbench.model import MMMSBA, enable_mc_dropout
 from workbench.records import BadRecordError, IndexRow, VideoRecord
 from workbench.trainer import amp_dtype, autocast, load_model, resolve_device
@@ -43,11 +43,13 @@ def frame_logits(model: MMMSBA, rec: VideoRecord, idx: np.ndarray, *, chunk: int
                  dtype: torch.dtype | None, mc_samples: int = 0, mc_p: float = 0.1) -> np.ndarray:
     """Per-frame logits (S, T, 2) of one model on the frames `idx` (S = 1, or MC-dropout samples)."""
     model.eval()
-    clip = clip_from_record(rec, idx)  # the same frame/audio alignment as training
+    audio_np, audio_idx_np = audio_for_frames(rec, idx)  # the same frame/audio alignment as training
+    pin = device.type == "cuda"  # frames are read chunk by chunk (from memory or the file), never all at once
+    face, lip = FrameStream(rec.frames, idx, pin), FrameStream(rec.lip, idx, pin)
     with autocast(device, dtype):  # CNN features streamed in chunks: (1,T,256), (1,T,128)
-        face_feat, lip_feat = model.encode_frames_chunked(clip["face"], clip["lip"], chunk, device)
-    audio = clip["audio"][None].to(device)  # (1, Ta, 40)
-    audio_idx = clip["audio_idx"][None].to(device)  # (1, T)
+        face_feat, lip_feat = model.encode_frames_chunked(face, lip, chunk, device)
+    audio = torch.from_numpy(audio_np)[None].to(device)  # (1, Ta, 40)
+    audio_idx = torch.from_numpy(audio_idx_np)[None].to(device)  # (1, T)
     mask = torch.ones(1, len(idx), dtype=torch.bool, device=device)
     alen = torch.tensor([audio.shape[1]])
     outs = []
@@ -116,7 +118,7 @@ def predict_files(checkpoints: list[str | Path], videos: list[str | Path], out_d
     rows, failures = [], []
     for v in tqdm(videos, desc="predict", disable=not progress):
         try:
-            rec = load_for_model(v, cfg)
+            rec = load_for_model(v, cfg, lazy=True)  # crops stay on disk and are streamed
         except BadRecordError as e:
             failures.append((str(v), e.reason))
             print(f"skipped {v}: {e.reason}", file=sys.stderr)

@@ -87,7 +87,7 @@ def load_model(path: str | Path, cfg: Config | None = None, device: str | torch.
                          f"{{field: (requested, in checkpoint)}} = {diff}")
     model = MMMSBA(saved.model, saved.audio.n_mfcc)
     model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), saved
+    return model.to(device, memory_format=torch.channels_last).eval(), saved
 
 
 def better(value: float, best: float | None, mode: str) -> bool:
@@ -162,6 +162,8 @@ class Trainer:
             else:
                 shuffle, gen = True, torch.Generator().manual_seed(seed)
         workers = self.cfg.data.num_workers
+        if workers > 0:
+            ds.preload()  # decode once here: forked workers share the cache instead of each decoding every epoch
         return DataLoader(ds, batch_size=self.cfg.train.batch_size, shuffle=shuffle, sampler=sampler,
                           generator=gen, collate_fn=collate, num_workers=workers,
                           pin_memory=self.device.type == "cuda", persistent_workers=False,
