@@ -114,15 +114,15 @@ def execute(name: str, output_dir: str | Path, params: dict[str, Any], *, notebo
 
 
 class _LineHandler(logging.Handler):
-    """Print papermill's streamed cell output line by line (one line per epoch from notebook 02)."""
+    """Echo the progress lines of papermill's streamed cell output (`[condition] fold k epoch ...`, one an
+    epoch from notebook 02) and any WARNING line; tables, figure reprs and cell markers stay in the notebook."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        msg = record.getMessage()
-        if record.levelno >= logging.WARNING or "Executing" in msg or "Input Notebook" in msg or "Output Notebook" in msg:
+        if record.levelno >= logging.WARNING:
             return
-        for line in msg.splitlines():
-            if line.strip():
-                print(f"  | {line}", flush=True)
+        for line in record.getMessage().splitlines():
+            if line.startswith("[") or "WARNING" in line:
+                print(f"  | {line.rstrip()}", flush=True)
 
 
 @dataclass
