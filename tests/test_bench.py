@@ -113,3 +113,17 @@ def test_bench_command_smoke(tmp_path, capsys):
         assert inf[path]["seconds"]["median"] > 0 and inf[path]["peak_mb"]["median"] >= 0
     assert inf["ratio"]["speed"] > 0 and inf["max_abs_diff_p_fake"] < 1e-4
     assert res["gemm_peak"]["gflops"] > 0 and res["wall_s"] > 0 and isinstance(res["targets"], list)
+
+
+@pytest.mark.slow
+def test_bench_ingest_smoke(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--parts", "ingest", "--ingest-size", "320x240", "--ingest-seconds", "1", "--ingest-clips", "2",
+            "--ingest-workers", "2", "--face-size", "32", "--lip-size", "16", "--quiet", "--json", str(out)]
+    assert cli_main(argv) == 0
+    assert "steady state" in capsys.readouterr().out
+    ing = json.loads(out.read_text())["ingest"]
+    assert ing["failures"] == [] and ing["all_workers"]["workers"] == 2
+    for k in ("one_worker", "all_workers"):
+        assert ing[k]["video_s_per_s"]["median"] > 0 and ing[k]["steady_video_s_per_s"]["n"] == 1
+    assert {t["name"].split(",")[0] for t in json.loads(out.read_text())["targets"]} == {"ingest"}
