@@ -177,6 +177,20 @@ def test_chunked_inference_equals_one_pass():
         np.testing.assert_allclose(chunked, one, atol=1e-5)
 
 
+def test_mc_dropout_is_seeded_and_restores_the_model():
+    from workbench.predict import predict_record
+    torch.manual_seed(0)
+    cfg = Config.load(None, TINY + ["model.dropout=0.3"])
+    model = MMMSBA(cfg.model).eval()
+    rec = toy_record("v", 0, 40, face=32, lip=16, rng=np.random.default_rng(2))
+    plain = predict_record([model], rec)
+    a, b = predict_record([model], rec, mc_samples=4), predict_record([model], rec, mc_samples=4)
+    np.testing.assert_array_equal(a["p_fake"], b["p_fake"])  # same masks for the same seed
+    assert (a["p_fake_std"] > 0).all() and "p_fake_std" not in plain
+    assert not model.training and {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.3}
+    np.testing.assert_allclose(predict_record([model], rec)["p_fake"], plain["p_fake"])
+
+
 @pytest.mark.parametrize("attention", ["bi_modal", "self", "none"])
 @pytest.mark.parametrize("on", ["video", "frame", "both"])
 def test_model_smoke(attention, on):

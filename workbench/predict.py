@@ -40,8 +40,8 @@ def training_density(cfg: Config, rows: list[IndexRow]) -> float:
 
 @torch.no_grad()
 def frame_logits(model: MMMSBA, rec: VideoRecord, idx: np.ndarray, *, chunk: int, device: torch.device,
-                 dtype: torch.dtype | None, mc_samples: int = 0, mc_p: float = 0.1) -> np.ndarray:
-    """Per-frame logits (S, T, 2) of one model on the frames `idx` (S = 1, or MC-dropout samples)."""
+                 dtype: torch.dtype | None, mc_samples: int = 0, mc_p: float = 0.1, mc_seed: int = 0) -> np.ndarray:
+    """Per-frame logits (S, T, 2) of one model on the frames `idx` (S = 1, or MC-dropout samples, seeded)."""
     model.eval()
     audio_np, audio_idx_np = audio_for_frames(rec, idx)  # the same frame/audio alignment as training
     pin = device.type == "cuda"  # frames are read chunk by chunk (from memory or the file), never all at once
@@ -53,12 +53,18 @@ def frame_logits(model: MMMSBA, rec: VideoRecord, idx: np.ndarray, *, chunk: int
     mask = torch.ones(1, len(idx), dtype=torch.bool, device=device)
     alen = torch.tensor([audio.shape[1]])
     outs = []
-    if mc_samples > 0:
-        enable_mc_dropout(model, mc_p)
-    for _ in range(max(1, mc_samples)):
-        with autocast(device, dtype):
-            out = model.sequence(face_feat, lip_feat, audio, audio_idx, mask, alen)
-        outs.append(out["frame_logits"][0].float().cpu().numpy())
+    rates = {m: m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # MC-dropout masks from a fixed seed, the caller's RNG untouched
+        torch.manual_seed(mc_seed)
+        if mc_samples > 0:
+            enable_mc_dropout(model, mc_p)
+        for _ in range(max(1, mc_samples)):
+            with autocast(device, dtype):
+                out = model.sequence(face_feat, lip_feat, audio, audio_idx, mask, alen)
+            outs.append(out["frame_logits"][0].float().cpu().numpy())
+    for m, p in rates.items():  # back to the trained dropout rates, eval mode
+        m.p = p
     model.eval()
     return np.stack(outs)  # (S, T, 2)
 
