@@ -152,6 +152,20 @@ class SequenceEncoder(nn.Module):
         return torch.cat([fwd, bwd], dim=-1) * valid[..., None]  # (B, T, 2*hidden)
 
 
+def _attend(q: torch.Tensor, kv: torch.Tensor, key_pad: torch.Tensor, block: int) -> torch.Tensor:
+    """A = softmax(Q KVᵀ) KV ⊙ Q over valid keys, `block` query rows at a time when 0 < block < T (same result)."""
+    # q, kv: (B, T, D); key_pad: (B, 1, T) True on padded frames
+    T = q.shape[1]
+    step = block if 0 < block < T else T  # blocks bound the (step, T) scores held at once
+    kvt = kv.transpose(1, 2)  # (B, D, T)
+    out = []
+    for s in range(0, T, step):
+        qs = q[:, s:s + step]  # (B, step, D)
+        n = torch.softmax((qs @ kvt).float().masked_fill(key_pad, float("-inf")), dim=-1).to(kv.dtype)  # (B, step, T)
+        out.append((n @ kv) * qs)  # O = softmax(M) KV, A = O ⊙ Q
+    return torch.cat(out, 1)  # (B, T, D)
+
+
 def bimodal_attention(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, block: int = 0) -> torch.Tensor:
     """Parameter-free bi-modal attention (Ghosal et al. 2018) over valid frames, both ways.
 
@@ -159,35 +173,12 @@ def bimodal_attention(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, bloc
     """
     # x, y: (B, T, D); mask: (B, T) True on valid frames
     key_pad = ~mask[:, None, :]  # (B, 1, T)
-    if 0 < block < x.shape[1]:
-        yt, xt = y.transpose(1, 2), x.transpose(1, 2)
-        a1, a2 = [], []
-        for s in range(0, x.shape[1], block):
-            xs, ys = x[:, s:s + block], y[:, s:s + block]
-            n1 = torch.softmax((xs @ yt).float().masked_fill(key_pad, float("-inf")), dim=-1).to(y.dtype)
-            n2 = torch.softmax((ys @ xt).float().masked_fill(key_pad, float("-inf")), dim=-1).to(x.dtype)
-            a1.append((n1 @ y) * xs)
-            a2.append((n2 @ x) * ys)
-        return torch.cat([torch.cat(a1, 1), torch.cat(a2, 1)], dim=-1)
-    m1 = x @ y.transpose(1, 2)  # (B, T, T)
-    m2 = y @ x.transpose(1, 2)  # (B, T, T)
-    n1 = torch.softmax(m1.float().masked_fill(key_pad, float("-inf")), dim=-1).to(y.dtype)
-    n2 = torch.softmax(m2.float().masked_fill(key_pad, float("-inf")), dim=-1).to(x.dtype)
-    a1 = (n1 @ y) * x  # (B, T, D)  O1 = softmax(M1) Y, A1 = O1 * X
-    a2 = (n2 @ x) * y  # (B, T, D)
-    return torch.cat([a1, a2], dim=-1)  # (B, T, 2D)
+    return torch.cat([_attend(x, y, key_pad, block), _attend(y, x, key_pad, block)], dim=-1)  # (B, T, 2D)
 
 
 def self_attention(x: torch.Tensor, mask: torch.Tensor, block: int = 0) -> torch.Tensor:
     """The same parameter-free attention of a modality with itself (the `self` ablation)."""
-    key_pad = ~mask[:, None, :]
-    if 0 < block < x.shape[1]:
-        xt = x.transpose(1, 2)
-        return torch.cat([(torch.softmax((x[:, s:s + block] @ xt).float().masked_fill(key_pad, float("-inf")),
-                                         dim=-1).to(x.dtype) @ x) * x[:, s:s + block]
-                          for s in range(0, x.shape[1], block)], 1)
-    n = torch.softmax((x @ x.transpose(1, 2)).float().masked_fill(key_pad, float("-inf")), dim=-1).to(x.dtype)
-    return (n @ x) * x  # (B, T, D)
+    return _attend(x, x, ~mask[:, None, :], block)  # (B, T, D)
 
 
 class MMMSBA(nn.Module):
