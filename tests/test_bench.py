@@ -13,11 +13,11 @@ import torch
 from workbench import bench
 from workbench.cli import main as cli_main
 from workbench.config import Config
-from workbench.dataset import StoredFrames, clip_from_record, collate, load_for_model, load_record_lazy
+from workbench.dataset import clip_from_record, collate, load_for_model
 from workbench.losses import build_objective
 from workbench.model import MMMSBA
 from workbench.predict import predict_files
-from workbench.records import load_record, save_record
+from workbench.records import StoredFrames, load_record, save_record
 from workbench.toydata import toy_record
 
 TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
@@ -79,7 +79,7 @@ def test_stored_frames_read_like_arrays(tmp_path):
     rec = toy_record("v", 1, 40, face=32, lip=16, rng=np.random.default_rng(0))
     save_record(tmp_path / "a.npz", rec)
     save_record(tmp_path / "c.npz", rec, compress=True)
-    lazy, full = load_record_lazy(tmp_path / "a.npz"), load_record(tmp_path / "a.npz")
+    lazy, full = load_record(tmp_path / "a.npz", lazy=True), load_record(tmp_path / "a.npz")
     assert isinstance(lazy.frames, StoredFrames) and lazy.frames.shape == full.frames.shape
     for key in (3, -1, slice(2, 9), slice(1, 30, 3), np.array([0, 1, 2, 10, 11, 5, 39]), np.arange(40) > 30):
         np.testing.assert_array_equal(lazy.frames[key], full.frames[key])
@@ -87,7 +87,7 @@ def test_stored_frames_read_like_arrays(tmp_path):
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(lazy.frames))[5:7], full.frames[5:7])
     for k in ("audio", "timestamps", "face_found", "label", "video_id", "group", "fps", "duration"):
         np.testing.assert_array_equal(getattr(lazy, k), getattr(full, k))
-    assert isinstance(load_record_lazy(tmp_path / "c.npz").frames, np.ndarray)  # compressed: loaded fully
+    assert isinstance(load_record(tmp_path / "c.npz", lazy=True).frames, np.ndarray)  # compressed: loaded fully
 
 
 def test_bench_command_smoke(tmp_path, capsys):

@@ -10,8 +10,6 @@ Evaluation with `data.eval_clip = full` uses every frame of the video instead.
 """
 from __future__ import annotations
 
-import struct
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from workbench.config import Config
-from workbench.records import REQUIRED_KEYS, BadRecordError, IndexRow, VideoRecord, _scalar, load_record, resolve
+from workbench.records import BadRecordError, IndexRow, StoredFrames, VideoRecord, load_record, resolve
 
 
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
@@ -35,151 +33,12 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-class StoredFrames:
-    """(T, H, W, C) uint8 crops of an uncompressed npz member, read from the file on demand.
-
-    Indexing with an int, a slice or an index array reads just those frames (contiguous runs in one
-    read) and returns an in-memory array, as numpy indexing would; the video is never all in memory.
-    """
-
-    ndim = 4
-    dtype = np.dtype(np.uint8)
-
-    def __init__(self, path: str | Path, offset: int, shape: tuple[int, ...]):
-        self.path = str(path)
-        self.offset = int(offset)
-        self.shape = tuple(int(s) for s in shape)
-        self._frame_bytes = int(np.prod(self.shape[1:]))
-        self._file = None
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getstate__(self) -> dict:  # picklable for DataLoader workers: the file is reopened there
-        return {**self.__dict__, "_file": None}
-
-    def __del__(self):
-        if getattr(self, "_file", None) is not None:
-            self._file.close()
-
-    def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Frames start..stop-1 (into `out` when given, a C-contiguous uint8 array of the right shape)."""
-        n = max(0, stop - start)
-        if out is None:
-            out = np.empty((n,) + self.shape[1:], dtype=np.uint8)
-        if n == 0:
-            return out
-        if self._file is None:
-            self._file = open(self.path, "rb", buffering=0)
-        view = memoryview(out).cast("B")
-        self._file.seek(self.offset + start * self._frame_bytes)
-        done = 0
-        while done < view.nbytes:
-            got = self._file.readinto(view[done:])
-            if not got:
-                raise BadRecordError(self.path, f"file ends inside frame data (frames {start}..{stop - 1})")
-            done += got
-        return out
-
-    def __getitem__(self, key) -> np.ndarray:
-        T = self.shape[0]
-        if isinstance(key, (int, np.integer)):
-            k = int(key) + (T if key < 0 else 0)
-            if not 0 <= k < T:
-                raise IndexError(f"frame {key} out of range for {T} frames")
-            return self.read(k, k + 1)[0]
-        if isinstance(key, slice):
-            start, stop, step = key.indices(T)
-            if step == 1:
-                return self.read(start, max(start, stop))
-            key = np.arange(start, stop, step)
-        idx = np.asarray(key)
-        if idx.dtype == bool:
-            idx = np.flatnonzero(idx)
-        idx = idx.astype(np.int64).ravel()
-        idx = np.where(idx < 0, idx + T, idx)
-        if idx.size and (idx.min() < 0 or idx.max() >= T):
-            raise IndexError(f"frame index out of range for {T} frames")
-        out = np.empty((idx.size,) + self.shape[1:], dtype=np.uint8)
-        if idx.size:
-            cuts = np.flatnonzero(np.diff(idx) != 1) + 1  # contiguous runs: one read each
-            for a, b in zip(np.r_[0, cuts], np.r_[cuts, idx.size]):
-                self.read(int(idx[a]), int(idx[a]) + int(b - a), out=out[a:b])
-        return out
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        arr = self.read(0, self.shape[0])
-        return arr if dtype is None else arr.astype(dtype)
-
-
-def _stored_member(path: Path, key: str) -> tuple[int, tuple[int, ...]] | None:
-    """(byte offset of the data, shape) of an uncompressed C-order uint8 member `key`.npy, else None."""
-    with zipfile.ZipFile(path) as zf:
-        try:
-            info = zf.getinfo(f"{key}.npy")
-        except KeyError:
-            return None
-    if info.compress_type != zipfile.ZIP_STORED:
-        return None
-    with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        head = f.read(30)
-        if len(head) < 30 or head[:4] != b"PK\x03\x04":
-            return None
-        name_len, extra_len = struct.unpack("<HH", head[26:30])
-        f.seek(info.header_offset + 30 + name_len + extra_len)
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            return None
-        if fortran or dtype != np.uint8:
-            return None
-        return f.tell(), tuple(shape)
-
-
-def load_record_lazy(path: str | Path) -> VideoRecord:
-    """`load_record`, except that the crops of an uncompressed uint8 record (what `save_record` writes)
-    stay on disk as StoredFrames. Any other record (compressed, float frames, missing metadata,
-    anything invalid) goes through `load_record` unchanged, with its checks and errors."""
-    path = Path(path)
-    meta = ("video_id", "group", "fps", "timestamps", "face_found", "duration", "audio_rate")
-    try:
-        members = {k: _stored_member(path, k) for k in ("frames", "lip")}
-        if any(m is None or len(m[1]) != 4 or m[1][-1] != 3 for m in members.values()):
-            return load_record(path)
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            if not set(REQUIRED_KEYS + meta) <= keys:
-                return load_record(path)
-            audio = np.asarray(z["audio"])
-            ts = np.asarray(z["timestamps"], dtype=np.float64)
-            face_found = np.asarray(z["face_found"], dtype=bool)
-            label = int(_scalar(z, "label"))
-            info = {k: _scalar(z, k) for k in ("video_id", "group", "fps", "duration", "audio_rate")}
-    except (OSError, ValueError, TypeError, zipfile.BadZipFile, EOFError):
-        return load_record(path)  # raises BadRecordError with the reason
-    (f_off, f_shape), (l_off, l_shape) = members["frames"], members["lip"]
-    T = f_shape[0]
-    if not (T > 0 and l_shape[0] == T and audio.ndim == 2 and audio.shape[0] > 0
-            and np.issubdtype(audio.dtype, np.number) and np.isfinite(audio).all() and label in (0, 1)
-            and ts.shape == (T,) and np.isfinite(ts).all() and face_found.shape == (T,)):
-        return load_record(path)
-    return VideoRecord(frames=StoredFrames(path, f_off, f_shape), lip=StoredFrames(path, l_off, l_shape),
-                       audio=audio.astype(np.float32, copy=False), label=label, video_id=str(info["video_id"]),
-                       group=str(info["group"]), fps=float(info["fps"]), timestamps=ts, face_found=face_found,
-                       duration=float(info["duration"]), audio_rate=float(info["audio_rate"]), path=str(path),
-                       extras={k: k for k in keys - set(REQUIRED_KEYS) - set(meta)})
-
-
 def load_for_model(path: str | Path, cfg: Config, lazy: bool = False) -> VideoRecord:
     """Load a record and bring its crops to the configured face/lip sizes.
 
     With `lazy`, crops already at those sizes in an uncompressed record stay on disk (StoredFrames).
     """
-    rec = load_record_lazy(path) if lazy else load_record(path)
+    rec = load_record(path, lazy=lazy)
     for key, size in (("frames", cfg.data.face_size), ("lip", cfg.data.lip_size)):
         x = getattr(rec, key)
         if isinstance(x, StoredFrames) and x.shape[1:3] != (size, size):

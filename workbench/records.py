@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import os
+import struct
 import tempfile
 import warnings
 import zipfile
@@ -89,8 +90,117 @@ def _scalar(z, key: str, default=None):
     return v.item() if isinstance(v, np.ndarray) and v.shape == () else v
 
 
-def load_record(path: str | Path, *, warn: bool = True) -> VideoRecord:
-    """Read and validate one npz (either layout); raise BadRecordError with the reason."""
+class StoredFrames:
+    """(T, H, W, C) uint8 crops of an uncompressed npz member, read from the file on demand.
+
+    Indexing with an int, a slice or an index array reads just those frames (contiguous runs in one
+    read) and returns an in-memory array, as numpy indexing would; the video is never all in memory.
+    """
+
+    ndim = 4
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, path: str | Path, offset: int, shape: tuple[int, ...]):
+        self.path = str(path)
+        self.offset = int(offset)
+        self.shape = tuple(int(s) for s in shape)
+        self._frame_bytes = int(np.prod(self.shape[1:]))
+        self._file = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getstate__(self) -> dict:  # picklable for DataLoader workers: the file is reopened there
+        return {**self.__dict__, "_file": None}
+
+    def __del__(self):
+        if getattr(self, "_file", None) is not None:
+            self._file.close()
+
+    def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Frames start..stop-1 (into `out` when given, a C-contiguous uint8 array of the right shape)."""
+        n = max(0, stop - start)
+        if out is None:
+            out = np.empty((n,) + self.shape[1:], dtype=np.uint8)
+        if n == 0:
+            return out
+        if self._file is None:
+            self._file = open(self.path, "rb", buffering=0)
+        view = memoryview(out).cast("B")
+        self._file.seek(self.offset + start * self._frame_bytes)
+        done = 0
+        while done < view.nbytes:
+            got = self._file.readinto(view[done:])
+            if not got:
+                raise BadRecordError(self.path, f"file ends inside frame data (frames {start}..{stop - 1})")
+            done += got
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        T = self.shape[0]
+        if isinstance(key, (int, np.integer)):
+            k = int(key) + (T if key < 0 else 0)
+            if not 0 <= k < T:
+                raise IndexError(f"frame {key} out of range for {T} frames")
+            return self.read(k, k + 1)[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(T)
+            if step == 1:
+                return self.read(start, max(start, stop))
+            key = np.arange(start, stop, step)
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64).ravel()
+        idx = np.where(idx < 0, idx + T, idx)
+        if idx.size and (idx.min() < 0 or idx.max() >= T):
+            raise IndexError(f"frame index out of range for {T} frames")
+        out = np.empty((idx.size,) + self.shape[1:], dtype=np.uint8)
+        if idx.size:
+            cuts = np.flatnonzero(np.diff(idx) != 1) + 1  # contiguous runs: one read each
+            for a, b in zip(np.r_[0, cuts], np.r_[cuts, idx.size]):
+                self.read(int(idx[a]), int(idx[a]) + int(b - a), out=out[a:b])
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        arr = self.read(0, self.shape[0])
+        return arr if dtype is None else arr.astype(dtype)
+
+
+def _stored_member(path: Path, zf: zipfile.ZipFile, key: str) -> tuple[int, tuple[int, ...]] | None:
+    """(byte offset of the data, shape) of an uncompressed C-order uint8 member `key`.npy that lies whole
+    inside the file, else None (the caller then reads it the ordinary way)."""
+    try:
+        info = zf.getinfo(f"{key}.npy")
+    except KeyError:
+        return None
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        head = f.read(30)
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            return None
+        name_len, extra_len = struct.unpack("<HH", head[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            return None
+        if fortran or dtype != np.uint8 or f.tell() + int(np.prod(shape)) > path.stat().st_size:
+            return None
+        return f.tell(), tuple(shape)
+
+
+def load_record(path: str | Path, *, warn: bool = True, lazy: bool = False) -> VideoRecord:
+    """Read and validate one npz (either layout); raise BadRecordError with the reason.
+
+    With `lazy`, crops stored uncompressed as uint8 (what `save_record` writes) stay on disk as
+    StoredFrames, read frame by frame on demand; everything else is read and checked as usual.
+    """
     path = Path(path)
     if not path.exists():
         raise BadRecordError(path, "file does not exist")
@@ -104,8 +214,9 @@ def load_record(path: str | Path, *, warn: bool = True) -> VideoRecord:
         if missing:
             raise BadRecordError(path, f"missing keys {missing}; found {sorted(keys)}")
         try:
-            frames = np.asarray(z["frames"])
-            lip = np.asarray(z["lip"])
+            stored = {k: _stored_member(path, z.zip, k) for k in ("frames", "lip")} if lazy else {}
+            frames = StoredFrames(path, *stored["frames"]) if stored.get("frames") else np.asarray(z["frames"])
+            lip = StoredFrames(path, *stored["lip"]) if stored.get("lip") else np.asarray(z["lip"])
             audio = np.asarray(z["audio"])
             label_raw = _scalar(z, "label")
         except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:
