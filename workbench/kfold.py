@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -131,11 +130,10 @@ def run_kfold(cfg: Config, *, folds_to_run: list[int] | None = None,
             if on_epoch_end is not None:
                 on_epoch_end(fold=_k, epoch=epoch, row=row)
         trainer.add_callback("on_epoch_end", _log_epoch)
-        t0 = time.time()
         fit = trainer.fit()
         metrics = {k_: v for k_, v in fit.best_metrics.items() if k_.startswith("val_") or k_.startswith("train_")}
         res = {"fold": k, "best_epoch": fit.best_epoch, "epochs_run": len(fit.history),
-               "stopped_early": fit.stopped_early, "seconds": time.time() - t0, "metrics": metrics,
+               "stopped_early": fit.stopped_early, "seconds": fit.seconds, "metrics": metrics,
                "checkpoint": str(fit.best_path.relative_to(out)),
                "train_ids": split_ids[k]["train_ids"], "val_ids": split_ids[k]["val_ids"]}
         write_json(done, res)

@@ -52,12 +52,6 @@ def effective_number_weights(counts: Sequence[int], beta: float) -> torch.Tensor
     return torch.tensor(w, dtype=torch.float32)
 
 
-def class_prior(counts: Sequence[int]) -> torch.Tensor:
-    """The data prior n_c / sum(n)."""
-    n = _counts(counts)
-    return torch.tensor(n / n.sum(), dtype=torch.float32)
-
-
 def logit_offsets(counts: Sequence[int], tau: float) -> torch.Tensor:
     """Logit-adjustment offsets tau * log(prior_c) (Menon et al. 2021)."""
     n = _counts(counts)
@@ -257,8 +251,6 @@ def build_objective(cfg: LossConfig, class_counts: Sequence[int]) -> Objective:
     """The objective of a LossConfig; class_counts [n_REAL, n_FAKE] of the training fold."""
     if cfg.kind not in LOSS_KINDS:
         raise ValueError(f"unknown loss.kind {cfg.kind!r}; choose one of {list(LOSS_KINDS)}")
-    if cfg.on not in LOSS_ON:
-        raise ValueError(f"unknown loss.on {cfg.on!r}; choose one of {list(LOSS_ON)}")
     if not 0.0 <= cfg.label_smoothing < 1.0:
         raise ValueError(f"loss.label_smoothing must lie in [0, 1), got {cfg.label_smoothing}")
     if cfg.temporal_lambda < 0:
@@ -360,7 +352,6 @@ __all__ = [
     "FocalLoss",
     "Objective",
     "build_objective",
-    "class_prior",
     "describe_priors",
     "effective_fake_prior",
     "effective_number_weights",

@@ -182,7 +182,8 @@ class Trainer:
                 out = self.forward(batch)
             losses = self.objective(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"])
             loss = losses["loss"]
-            if not torch.isfinite(loss):
+            lv = loss.item()  # one host sync per step
+            if not math.isfinite(lv):
                 raise FloatingPointError(f"non-finite training loss at epoch {epoch}, step {step}")
             self.opt.zero_grad(set_to_none=True)
             if self.scaler is not None:
@@ -198,11 +199,11 @@ class Trainer:
             else:
                 self.opt.step()
             B = batch["label"].shape[0]
-            total += float(loss.detach()) * B
+            total += lv * B
             correct += int((out["video_logits"].argmax(-1) == batch["label"]).sum())
             n += B
             bar.set_postfix(loss=f"{total / n:.4f}")
-            self.trigger("on_batch_end", epoch=epoch, step=step, loss=float(loss.detach()))
+            self.trigger("on_batch_end", epoch=epoch, step=step, loss=lv)
         self.sched.step()
         return {"train_loss": total / max(n, 1), "train_acc": correct / max(n, 1)}
 
