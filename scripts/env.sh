@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Source me: creates .venv/ with the project installed when it is missing or pyproject.toml changed.
-set -euo pipefail
+# Sourced by main.sh and test.sh (which set -euo pipefail): creates .venv/ with the project installed when it is
+# missing or pyproject.toml changed, then puts it on PATH.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${PYTHON:-python3}"
