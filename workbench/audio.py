@@ -51,9 +51,14 @@ def looks_like_video(path: str | Path) -> bool:
     return any(head[off:off + len(magic)] == magic for off, magic in _MAGIC)
 
 
+def _last_line(stderr: str) -> str:
+    """The last non-empty line of ffmpeg's stderr, stripped ("no message" when there is none)."""
+    return next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "no message")
+
+
 def _explain_open_error(path: Path, stderr: str) -> str:
     """A specific reason for an input ffmpeg could not open."""
-    last = next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "no message")
+    last = _last_line(stderr)
     if not looks_like_video(path):
         with open(path, "rb") as f:
             head = f.read(512)
@@ -81,8 +86,7 @@ def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
         raise AudioError("no audio track")
     y = np.frombuffer(proc.stdout[: len(proc.stdout) // 4 * 4], dtype="<f4")
     if proc.returncode != 0 and y.size == 0:
-        last = next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "no message")
-        raise AudioError(f"audio could not be decoded (ffmpeg exit {proc.returncode}: {last})")
+        raise AudioError(f"audio could not be decoded (ffmpeg exit {proc.returncode}: {_last_line(stderr)})")
     if y.size == 0:
         raise AudioError("audio track is empty (0 samples)")
     if not np.isfinite(y).all():

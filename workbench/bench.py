@@ -680,11 +680,11 @@ def bench_ingest(args, tmp: Path, log) -> dict:
     steady-state rate is the marginal one, (extra seconds of video) / (extra wall seconds), which leaves out
     the one-off cost of starting a worker (spawning it, importing librosa/scipy/numba: ~2-3 s on this CPU).
     """
-    from workbench.config import Config
+    from workbench.config import Config, usable_cores
     w, h = args.ingest_size
     log(f"ingest: generating a {w}x{h} {args.ingest_fps:g} fps clip of {args.ingest_seconds:g} s with audio ...")
     clip = make_ingest_clip(tmp / "ingest_src" / "clip.mp4", args.ingest_seconds, w, h, args.ingest_fps, seed=args.seed)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     n_all = max(1, args.ingest_workers or cores)
     per = max(2, args.ingest_clips)  # clips per worker: a batch, as in a real ingest
 

@@ -81,7 +81,7 @@ def detect_faces_near(frame_bgr: np.ndarray, box: np.ndarray, size: int, detecto
     The side is rounded to a multiple of ``size`` so that INTER_AREA takes its fast integer path.
     """
     k = max(1, round(box[2] / size))
-    x0, y0, side, patch = _square_patch(frame_bgr, np.array([box[0], box[1], k * size]))
+    x0, y0, side, patch = square_patch(frame_bgr, np.array([box[0], box[1], k * size]))
     scale = side / size
     if k > 1:
         patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
@@ -117,7 +117,8 @@ def lip_square(face: Face, lip_scale: float) -> np.ndarray:
     return np.array([cx, cy, side])
 
 
-def _square_patch(frame_bgr: np.ndarray, box: np.ndarray) -> tuple[int, int, int, np.ndarray]:
+def square_patch(frame_bgr: np.ndarray, box: np.ndarray | tuple[float, float, float]
+                 ) -> tuple[int, int, int, np.ndarray]:
     """(x0, y0, side, pixels) of a square box (cx, cy, side); parts outside the frame are black."""
     h, w = frame_bgr.shape[:2]
     cx, cy, side = box
@@ -139,7 +140,7 @@ def crop_square(frame_bgr: np.ndarray, box: np.ndarray, size: int) -> np.ndarray
     A large patch is first resized bilinearly to the nearest multiple k x size, then averaged k x k: this
     matches INTER_AREA within half a grey level at about a third of its cost.
     """
-    _, _, side, patch = _square_patch(frame_bgr, box)
+    _, _, side, patch = square_patch(frame_bgr, box)
     k = round(side / size)
     if k >= 2:
         if side != k * size:

@@ -27,6 +27,7 @@ import os
 import re
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,9 @@ import numpy as np
 from tqdm import tqdm
 
 from workbench.audio import AudioError, audio_features
-from workbench.config import Config
+from workbench.config import Config, usable_cores
 from workbench.face import FaceTracker, bracketed_found, crop_square
-from workbench.records import IndexRow, VideoRecord, save_record, write_index
+from workbench.records import IndexRow, VideoRecord, save_record, write_csv, write_index
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 META_COLUMNS = ("video_id", "label", "group", "split", "duration", "fps", "n_frames", "face_rate",
@@ -127,11 +128,11 @@ def _folder_jobs(root: Path) -> list[Job]:
             label = _LABELS[sub.name.lower()]
             found += [(p, label) for p in sorted(sub.rglob("*"))
                       if p.is_file() and p.suffix.lower() in VIDEO_EXTS and not p.name.startswith(".")]
-    stems = [p.stem for p, _ in found]
+    stems = Counter(p.stem for p, _ in found)
     jobs = []
     for p, label in found:
         rel = p.relative_to(root)
-        vid = p.stem if stems.count(p.stem) == 1 else "__".join(rel.with_suffix("").parts)
+        vid = p.stem if stems[p.stem] == 1 else "__".join(rel.with_suffix("").parts)
         jobs.append(Job(path=p, name=str(rel), label=label, video_id=vid, group=vid))
     return jobs
 
@@ -219,11 +220,7 @@ def ingest_video(path: str | Path, label: int, video_id: str, group: str, cfg: C
     """Decode one video into a record in memory (streaming: only the crops are kept); raise IngestError."""
     path = Path(path)
     ic = cfg.ingest
-    if not path.is_file():
-        raise IngestError("file not found")
-    if path.stat().st_size == 0:
-        raise IngestError("empty file (0 bytes)")
-    try:
+    try:  # decode_audio fails first on a missing ("file not found") or empty ("empty file (0 bytes)") file
         audio = audio_features(path, cfg.audio, top_db=ic.silence_top_db)
     except AudioError as e:
         raise IngestError(e.reason) from None
@@ -302,24 +299,16 @@ def _write_json(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
-def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    os.replace(tmp, path)
-
-
 def _settings(cfg: Config) -> dict:
-    """The settings that shape a record; a sidecar written under others is stale."""
-    return dict(ingest={k: v for k, v in dataclasses.asdict(cfg.ingest).items() if k != "workers"},
-                audio=dataclasses.asdict(cfg.audio), face_size=cfg.data.face_size, lip_size=cfg.data.lip_size)
+    """The settings that shape a record, as they read back from a sidecar; a sidecar written under others is stale."""
+    settings = dict(ingest={k: v for k, v in dataclasses.asdict(cfg.ingest).items() if k != "workers"},
+                    audio=dataclasses.asdict(cfg.audio), face_size=cfg.data.face_size, lip_size=cfg.data.lip_size)
+    return json.loads(json.dumps(settings))
 
 
-def _up_to_date(job: Job, out: Path, cfg: Config) -> dict | None:
+def _up_to_date(job: Job, out: Path, settings: dict) -> dict | None:
     """The sidecar metadata of a finished video when its outputs are newer than the source and were made
-    with the same label, group and settings, else None."""
+    with the same label, group and settings (``_settings(cfg)``), else None."""
     npz, meta = out / f"{job.stem}.npz", out / f"{job.stem}.meta.json"
     try:
         if not job.path.is_file() or npz.stat().st_mtime < job.path.stat().st_mtime:
@@ -329,18 +318,20 @@ def _up_to_date(job: Job, out: Path, cfg: Config) -> dict | None:
         return None
     if (m.get("label"), m.get("group"), m.get("video_id")) != (job.label, job.group, job.video_id):
         return None
-    if m.get("settings") != json.loads(json.dumps(_settings(cfg))):
+    if m.get("settings") != settings:
         return None
     return m
 
 
-def _process(job: Job, out: Path, cfg: Config) -> tuple[Job, dict | None, str | None]:
-    """Ingest and save one video: (job, metadata, None) or (job, None, reason). Never raises."""
+def _process(job: Job, out: Path, cfg: Config, settings: dict) -> tuple[Job, dict | None, str | None]:
+    """Ingest and save one video: (job, metadata, None) or (job, None, reason). Never raises.
+
+    ``settings`` is ``_settings(cfg)``, computed once per batch and stored in the sidecar."""
     try:
         rec = ingest_video(job.path, job.label, job.video_id, job.group, cfg)
         save_record(out / f"{job.stem}.npz", rec)
         meta = dict(video_id=rec.video_id, label=rec.label, group=rec.group, duration=rec.duration, fps=rec.fps,
-                    n_frames=rec.n_frames, **rec.extras, settings=_settings(cfg))
+                    n_frames=rec.n_frames, **rec.extras, settings=settings)
         _write_json(out / f"{job.stem}.meta.json", meta)
     except IngestError as e:
         return job, None, e.reason
@@ -349,11 +340,11 @@ def _process(job: Job, out: Path, cfg: Config) -> tuple[Job, dict | None, str | 
     return job, meta, None
 
 
-def _pooled(todo: list[Job], out: Path, cfg: Config, n_workers: int, threads: int):
+def _pooled(todo: list[Job], out: Path, cfg: Config, settings: dict, n_workers: int, threads: int):
     """Results of _process from worker processes as they finish; a dead worker fails its videos."""
     with cf.ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"),
                                 initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = {pool.submit(_process, job, out, cfg): job for job in todo}
+        futures = {pool.submit(_process, job, out, cfg, settings): job for job in todo}
         try:
             for fut in cf.as_completed(futures):
                 try:
@@ -380,25 +371,26 @@ def ingest(source: str | Path, out_dir: str | Path, cfg: Config | None = None, *
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     jobs, failures = list_jobs(source)
+    settings = _settings(cfg)
     metas: dict[str, dict] = {}
     todo = []
     for job in jobs:
-        m = _up_to_date(job, out, cfg)
+        m = _up_to_date(job, out, settings)
         if m is None:
             todo.append(job)
         else:
             metas[job.video_id] = m
     skipped = len(metas)
     n_workers = workers if workers is not None else cfg.ingest.workers
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     n_workers = min(n_workers if n_workers > 0 else cores, max(1, len(todo)))
 
     done_seconds = 0.0
     bar = tqdm(total=len(jobs), initial=skipped, disable=not progress, unit="video", desc="ingest")
     if n_workers <= 1:
-        results = (_process(job, out, cfg) for job in todo)
+        results = (_process(job, out, cfg, settings) for job in todo)
     else:
-        results = _pooled(todo, out, cfg, n_workers, threads=max(1, cores // n_workers))
+        results = _pooled(todo, out, cfg, settings, n_workers, threads=max(1, cores // n_workers))
     try:
         for job, meta, reason in results:
             if meta is None:
@@ -421,8 +413,8 @@ def ingest(source: str | Path, out_dir: str | Path, cfg: Config | None = None, *
     for j in listed:
         m = {**metas[j.video_id], "label": j.label, "group": j.group, "split": j.split}
         rows.append([_fmt(m.get(c, "")) for c in META_COLUMNS] + [j.extras.get(c, "") for c in extra_cols])
-    _write_csv(out / "metadata.csv", list(META_COLUMNS) + extra_cols, rows)
-    _write_csv(out / "failures.csv", ["file", "reason"], [list(f) for f in failures])
+    write_csv(out / "metadata.csv", list(META_COLUMNS) + extra_cols, rows)
+    write_csv(out / "failures.csv", ["file", "reason"], [list(f) for f in failures])
 
     frames = sum(int(metas[j.video_id]["n_frames"]) for j in listed)
     found = sum(float(metas[j.video_id]["face_rate"]) * int(metas[j.video_id]["n_frames"]) for j in listed)

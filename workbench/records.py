@@ -34,7 +34,6 @@ import numpy as np
 REQUIRED_KEYS = ("frames", "lip", "audio", "label")
 INDEX_COLUMNS = ("path", "video_id", "label", "group", "duration", "n_frames", "split")
 DEFAULT_AUDIO_RATE = 16000 / 512
-LABELS = {0: "REAL", 1: "FAKE"}
 
 
 class BadRecordError(ValueError):
@@ -323,18 +322,27 @@ class IndexRow:
     split: str = "train"  # train | test
 
 
-def write_index(path: str | Path, rows: Iterable[IndexRow]) -> Path:
-    """Write the CSV index atomically."""
+def write_csv(path: str | Path, header: Iterable, rows: Iterable[Iterable]) -> Path:
+    """Write a header and rows as CSV (csv module defaults: minimal quoting, CRLF line ends) atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(INDEX_COLUMNS)
-        for r in rows:
-            w.writerow([r.path, r.video_id, int(r.label), r.group, f"{r.duration:.4f}", int(r.n_frames), r.split])
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        with open(tmp, "x", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            w.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def write_index(path: str | Path, rows: Iterable[IndexRow]) -> Path:
+    """Write the CSV index atomically."""
+    return write_csv(path, INDEX_COLUMNS, ([r.path, r.video_id, int(r.label), r.group, f"{r.duration:.4f}",
+                                            int(r.n_frames), r.split] for r in rows))
 
 
 def read_index(path: str | Path) -> list[IndexRow]:

