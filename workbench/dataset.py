@@ -38,14 +38,18 @@ def load_for_model(path: str | Path, cfg: Config, lazy: bool = False) -> VideoRe
 
     With `lazy`, crops already at those sizes in an uncompressed record stay on disk (StoredFrames).
     """
-    rec = load_record(path, lazy=lazy)
+    return fit_to_config(load_record(path, lazy=lazy), cfg)
+
+
+def fit_to_config(rec: VideoRecord, cfg: Config) -> VideoRecord:
+    """A loaded record with its crops at the configured face/lip sizes; BadRecordError on an MFCC-size mismatch."""
     for key, size in (("frames", cfg.data.face_size), ("lip", cfg.data.lip_size)):
         x = getattr(rec, key)
         if isinstance(x, StoredFrames) and x.shape[1:3] != (size, size):
             x = np.asarray(x)
         setattr(rec, key, resize_frames(x, size))
     if rec.audio.shape[1] != cfg.audio.n_mfcc:
-        raise BadRecordError(path, f"'audio' has {rec.audio.shape[1]} MFCC coefficients, config expects {cfg.audio.n_mfcc}")
+        raise BadRecordError(rec.path, f"'audio' has {rec.audio.shape[1]} MFCC coefficients, config expects {cfg.audio.n_mfcc}")
     return rec
 
 

@@ -21,21 +21,35 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from workbench.config import Config
-from workbench.dataset import ClipDataset, DatasetSplit
-from workbench.records import IndexRow, scan_folder
+from workbench.dataset import ClipDataset, DatasetSplit, fit_to_config
+from workbench.records import BadRecordError, IndexRow, VideoRecord, scan_folder
 from workbench.trainer import Trainer, epoch_line, write_json
 
 
 # ------------------------------------------------------------------ data
-def load_dataset(cfg: Config, validate: bool = True) -> DatasetSplit:
-    """The dataset folder's rows split into K-fold pool and held-out test; bad files listed, not skipped silently."""
-    scan = scan_folder(cfg.data.root, cfg.data.index, validate=validate)
+def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecord] | None = None) -> DatasetSplit:
+    """The dataset folder's rows split into K-fold pool and held-out test; bad files listed, not skipped silently.
+
+    With a `cache` (and data.cache on), the records that validation decodes for the pool are kept there, sized
+    for the model, so that the ClipDatasets sharing it do not decode them again.
+    """
+    in_pool = lambda r: r.split != "test" or cfg.split.merge_test  # noqa: E731
+
+    def keep(row: IndexRow, rec: VideoRecord) -> None:
+        if in_pool(row):
+            try:
+                cache[row.path] = fit_to_config(rec, cfg)
+            except BadRecordError:
+                pass  # not cached: ClipDataset reports it when it loads the file
+
+    use_cache = cache is not None and cfg.data.cache
+    scan = scan_folder(cfg.data.root, cfg.data.index, validate=validate, on_valid=keep if use_cache else None)
     if scan.failures and not cfg.data.skip_bad:
         lines = "\n".join(f"  {f}: {r}" for f, r in scan.failures)
         raise ValueError(f"{len(scan.failures)} bad file(s) in {cfg.data.root} (set data.skip_bad=true "
                          f"or --skip-bad to train without them):\n{lines}")
-    pool = [r for r in scan.rows if r.split != "test" or cfg.split.merge_test]
-    test = [r for r in scan.rows if r.split == "test" and not cfg.split.merge_test]
+    pool = [r for r in scan.rows if in_pool(r)]
+    test = [r for r in scan.rows if not in_pool(r)]
     if not pool:
         raise ValueError(f"{cfg.data.root}: no videos left for the folds (all {len(test)} are marked test)")
     return DatasetSplit(root=Path(cfg.data.root), rows=pool, test_rows=test, failures=scan.failures)
@@ -89,7 +103,8 @@ def run_kfold(cfg: Config, *, folds_to_run: list[int] | None = None,
     """Cross-validate MMMS-BA; folds already finished under the same config are loaded, not redone."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_dataset(cfg)
+    cache: dict = {}  # decoded records, shared by validation and every fold's datasets
+    data = load_dataset(cfg, cache=cache)
     if data.failures:
         log(f"skipping {len(data.failures)} bad file(s): " + "; ".join(f"{f} ({r})" for f, r in data.failures))
     rows = data.rows
@@ -109,7 +124,6 @@ def run_kfold(cfg: Config, *, folds_to_run: list[int] | None = None,
     log(f"[{cfg.name}] {len(rows)} videos (REAL {n_real} / FAKE {n_fake}), {len(data.test_rows)} held-out test, "
         f"{cfg.split.kfold}-fold {cfg.split.kind}, sampler={cfg.train.weighted_sampler}, "
         f"loss={cfg.loss.kind}{' weighted' if cfg.loss.weighted else ''} on {cfg.loss.on} -> {out}")
-    cache: dict = {}
     fold_results = []
     for k, (tr, va) in enumerate(splits):
         if folds_to_run is not None and k not in folds_to_run:

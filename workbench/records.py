@@ -27,7 +27,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -374,10 +374,12 @@ class ScanResult:
     failures: list[tuple[str, str]]  # (file, reason)
 
 
-def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = False) -> ScanResult:
+def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = False,
+                on_valid: Callable[[IndexRow, VideoRecord], None] | None = None) -> ScanResult:
     """List a dataset folder: its index when present, else every npz indexed on the fly.
 
     With ``validate`` every file is loaded and checked; all bad files are listed, not just the first.
+    ``on_valid(row, record)`` sees each record that was loaded and passed (e.g. to cache it).
     """
     root = Path(root)
     if not root.is_dir():
@@ -390,10 +392,13 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
             good = []
             for r in rows:
                 try:
-                    load_record(resolve(root, r.path), warn=False)
-                    good.append(r)
+                    rec = load_record(resolve(root, r.path), warn=False)
                 except BadRecordError as e:
                     failures.append((r.path, e.reason))
+                    continue
+                good.append(r)
+                if on_valid is not None:
+                    on_valid(r, rec)
             rows = good
     else:
         files = sorted(root.rglob("*.npz"))
@@ -405,9 +410,12 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
             for p in files:
                 try:
                     rec = load_record(p)
-                    rows.append(row_for(rec, str(p.relative_to(root))))
                 except BadRecordError as e:
                     failures.append((str(p.relative_to(root)), e.reason))
+                    continue
+                rows.append(row_for(rec, str(p.relative_to(root))))
+                if on_valid is not None:
+                    on_valid(rows[-1], rec)
         if caught:
             warnings.warn(f"{root}: {len(caught)} file(s) lack metadata and use defaults "
                           f"(first: {caught[0].message})", stacklevel=2)
