@@ -961,7 +961,7 @@ def main(args: argparse.Namespace) -> int:
     res = run(args)
     print(render(res))
     if args.json:
-        from workbench.trainer import write_json
+        from workbench.records import write_json
         write_json(Path(args.json), res)
         print(f"JSON: {args.json}")
     return 0

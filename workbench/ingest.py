@@ -23,9 +23,7 @@ import dataclasses
 import json
 import math
 import multiprocessing
-import os
 import re
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,7 +37,7 @@ from tqdm import tqdm
 from workbench.audio import AudioError, audio_features
 from workbench.config import Config, usable_cores
 from workbench.face import FaceTracker, bracketed_found, crop_square
-from workbench.records import IndexRow, VideoRecord, save_record, write_csv, write_index
+from workbench.records import IndexRow, VideoRecord, atomic_write, save_record, write_csv, write_index
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 META_COLUMNS = ("video_id", "label", "group", "split", "duration", "fps", "n_frames", "face_rate",
@@ -292,13 +290,6 @@ def ingest_video(path: str | Path, label: int, video_id: str, group: str, cfg: C
 
 
 # ------------------------------------------------------------------ a batch
-def _write_json(path: Path, obj: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
 def _settings(cfg: Config) -> dict:
     """The settings that shape a record, as they read back from a sidecar; a sidecar written under others is stale."""
     settings = dict(ingest={k: v for k, v in dataclasses.asdict(cfg.ingest).items() if k != "workers"},
@@ -332,7 +323,7 @@ def _process(job: Job, out: Path, cfg: Config, settings: dict) -> tuple[Job, dic
         save_record(out / f"{job.stem}.npz", rec)
         meta = dict(video_id=rec.video_id, label=rec.label, group=rec.group, duration=rec.duration, fps=rec.fps,
                     n_frames=rec.n_frames, **rec.extras, settings=settings)
-        _write_json(out / f"{job.stem}.meta.json", meta)
+        atomic_write(out / f"{job.stem}.meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
     except IngestError as e:
         return job, None, e.reason
     except Exception as e:  # an unforeseen decoder or disk problem must not stop the batch

@@ -22,8 +22,8 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from workbench.config import Config
 from workbench.dataset import ClipDataset, DatasetSplit, fit_to_config
-from workbench.records import BadRecordError, IndexRow, VideoRecord, scan_folder
-from workbench.trainer import Trainer, epoch_line, write_json
+from workbench.records import BadRecordError, IndexRow, VideoRecord, scan_folder, write_json
+from workbench.trainer import Trainer, epoch_line
 
 
 # ------------------------------------------------------------------ data

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 from workbench.demo import build_demo
 from workbench.study import print_report, run_study

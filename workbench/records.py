@@ -20,14 +20,15 @@ The original study's layout is also read unchanged: ``frames``/``lip`` float32 i
 from __future__ import annotations
 
 import csv
+import json
+import math
 import os
 import struct
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -286,10 +287,42 @@ def load_record(path: str | Path, *, warn: bool = True, lazy: bool = False) -> V
                        extras=extras)
 
 
-def save_record(path: str | Path, rec: VideoRecord, compress: bool = False) -> Path:
-    """Write a record atomically (temp file + rename); uncompressed by default so it can be mmapped."""
+def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
+    """`write(tmp)` into a fresh temporary file beside `path` (same suffix), then rename: never half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{os.urandom(4).hex()}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_clean(o: Any) -> Any:
+    """JSON-safe values: NaN and inf become None, numpy scalars Python numbers, keys strings."""
+    if isinstance(o, float) and (math.isnan(o) or math.isinf(o)):
+        return None
+    if isinstance(o, dict):
+        return {str(k): _json_clean(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_json_clean(v) for v in o]
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return _json_clean(float(o))
+    return o
+
+
+def write_json(path: str | Path, obj: Any, indent: int = 2) -> Path:
+    """Atomic JSON write (NaN becomes null)."""
+    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(_json_clean(obj), indent=indent)))
+
+
+def save_record(path: str | Path, rec: VideoRecord, compress: bool = False) -> Path:
+    """Write a record atomically (temp file + rename); uncompressed by default so it can be mmapped."""
     payload = dict(
         frames=np.ascontiguousarray(rec.frames, dtype=np.uint8),
         lip=np.ascontiguousarray(rec.lip, dtype=np.uint8),
@@ -299,15 +332,7 @@ def save_record(path: str | Path, rec: VideoRecord, compress: bool = False) -> P
         face_found=np.asarray(rec.face_found, dtype=bool), duration=np.float64(rec.duration),
         audio_rate=np.float64(rec.audio_rate),
     )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    os.close(fd)
-    try:
-        (np.savez_compressed if compress else np.savez)(tmp, **payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: (np.savez_compressed if compress else np.savez)(tmp, **payload))
 
 
 # ------------------------------------------------------------------ index
@@ -324,19 +349,12 @@ class IndexRow:
 
 def write_csv(path: str | Path, header: Iterable, rows: Iterable[Iterable]) -> Path:
     """Write a header and rows as CSV (csv module defaults: minimal quoting, CRLF line ends) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
+    def write(tmp: Path) -> None:
         with open(tmp, "x", newline="") as f:
             w = csv.writer(f)
             w.writerow(header)
             w.writerows(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, write)
 
 
 def write_index(path: str | Path, rows: Iterable[IndexRow]) -> Path:

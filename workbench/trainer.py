@@ -6,9 +6,7 @@ metric plus the last one (which also makes an interrupted fold resumable).
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from workbench.dataset import ClipDataset, collate, to_device
 from workbench.losses import build_objective, make_weighted_sampler, posthoc_adjust
 from workbench.metrics import frame_metrics, metric_mode, video_metrics
 from workbench.model import MMMSBA, init_seed
+from workbench.records import atomic_write
 
 
 # ------------------------------------------------------------------ device and precision
@@ -69,12 +68,7 @@ def checkpoint_name(cfg: Config, kind: str = "best") -> str:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_model(path: str | Path, cfg: Config | None = None, device: str | torch.device = "cpu") -> tuple[MMMSBA, Config]:
@@ -320,26 +314,4 @@ def epoch_line(row: dict[str, float], keys: tuple[str, ...] = ("train_loss", "tr
     """One log line for an epoch."""
     parts = [f"epoch {int(row['epoch']):3d}"] + [f"{k} {row[k]:.4f}" for k in keys if k in row]
     return "  ".join(parts)
-
-
-def write_json(path: Path, obj: Any) -> Path:
-    """Atomic JSON write (NaN becomes null)."""
-    def clean(o):
-        if isinstance(o, float) and (math.isnan(o) or math.isinf(o)):
-            return None
-        if isinstance(o, dict):
-            return {str(k): clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        if isinstance(o, (np.integer,)):
-            return int(o)
-        if isinstance(o, (np.floating,)):
-            return clean(float(o))
-        return o
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(clean(obj), indent=2))
-    os.replace(tmp, path)
-    return path
 
