@@ -5,6 +5,7 @@ small YAML override of these defaults; ``--set section.key=value`` overrides any
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -18,6 +19,14 @@ import yaml
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask where the OS has one, else all cores)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def add_config_arguments(p: argparse.ArgumentParser,
+                         config_help: str = "YAML file overriding the defaults (an experimental condition)") -> None:
+    """--config and --set, shared by every command that builds a Config."""
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any config field, e.g. --set train.epochs=3 (repeatable)")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from workbench import synth
-from workbench.config import Config
+from workbench.config import Config, add_config_arguments
 
 DEMO = dict(n_real=21, n_fake=39, n_identities=12, duration_mean=3.0, duration_std=0.6, duration_min=2.0,
             duration_max=4.0, n_long_real=2, long_duration=60.0, artifact_strength=1.5)
@@ -104,8 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--small", action="store_true", help="the tiny version used by the tests")
     parser.add_argument("--long-duration", type=float, help="seconds of each long-form REAL clip (study: 180)")
     parser.add_argument("--seed", type=int, help="dataset seed")
-    parser.add_argument("--config", help="YAML config")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
+    add_config_arguments(parser, "YAML config (defaults otherwise)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--evidence", action="store_true",
                         help="also run a short 5-fold baseline and check faces >= 95%% and mean val ROC-AUC >= 0.8")

@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from workbench.audio import AudioError, audio_features
-from workbench.config import Config, usable_cores
+from workbench.config import Config, add_config_arguments, usable_cores
 from workbench.face import FaceTracker, bracketed_found, crop_square
 from workbench.records import IndexRow, VideoRecord, atomic_write, save_record, write_csv, write_index
 
@@ -444,8 +444,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lip-size", type=int, default=None, help="lip crop side in pixels (default 112)")
     parser.add_argument("--detect-every", type=int, default=None, help="run the face detector every N kept frames")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--config", default=None, help="YAML config (defaults otherwise)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a setting")
+    add_config_arguments(parser, "YAML config (defaults otherwise)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from workbench.config import Config
+from workbench.config import Config, add_config_arguments
 from workbench.dataset import ClipDataset, DatasetSplit, fit_to_config
 from workbench.records import BadRecordError, IndexRow, VideoRecord, scan_folder, write_json
 from workbench.trainer import Trainer, epoch_line
@@ -192,13 +192,6 @@ def format_table(results: dict, metrics: tuple[str, ...] = ("val_acc", "val_f1",
 
 
 # ------------------------------------------------------------------ command line
-def add_config_arguments(p: argparse.ArgumentParser) -> None:
-    """--config and --set, shared by every command that builds a Config."""
-    p.add_argument("--config", help="YAML file overriding the defaults (an experimental condition)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override any config field, e.g. --set train.epochs=3 (repeatable)")
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_arguments(p)
     p.add_argument("--data", help="dataset folder of npz files (data.root)")

@@ -56,7 +56,7 @@ from scipy import signal
 from scipy.ndimage import uniform_filter1d
 from tqdm.auto import tqdm
 
-from workbench.config import Config, SynthConfig, usable_cores
+from workbench.config import Config, SynthConfig, add_config_arguments, usable_cores
 from workbench.face import load_detector, square_patch
 from workbench.records import write_csv
 
@@ -773,8 +773,7 @@ def mouth_audio_correlation(lip_frames: np.ndarray, audio: np.ndarray, *, sample
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `workbench synth`."""
     parser.add_argument("out", help="output folder (real/, fake/, labels.csv)")
-    parser.add_argument("--config", help="YAML config (its synth section is used)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
+    add_config_arguments(parser, "YAML config (its synth section is used)")
     parser.add_argument("--n-real", type=int, help="short REAL clips")
     parser.add_argument("--n-fake", type=int, help="FAKE clips")
     parser.add_argument("--identities", type=int, dest="n_identities", help="number of identities")
