@@ -903,16 +903,15 @@ def run(args: argparse.Namespace) -> dict:
     for k, v in FAST_ENV.items():  # effective here only if torch is not imported yet (the CLI's case)
         if "torch" not in sys.modules:
             os.environ.setdefault(k, v)
-    import torch
+    from workbench.trainer import resolve_device  # imports torch, after the environment is set
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     bad = [x for x in parts if x not in PARTS]
     if bad:
         raise SystemExit(f"unknown --parts {bad}; choose from {list(PARTS)}")
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SystemExit("--device cuda but no CUDA device is available")
+    try:
+        device = str(resolve_device(args.device))
+    except RuntimeError as e:
+        raise SystemExit(f"--device {args.device}: {e}") from None
     workers = args.workers if args.workers is not None else (4 if device.startswith("cuda") else 0)
     log = (lambda msg: None) if args.quiet else (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
     t0 = time.perf_counter()

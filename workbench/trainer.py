@@ -33,7 +33,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available (use 'auto' or 'cpu')")
+        raise RuntimeError(f"device {name!r} asked for but no CUDA device is available (use 'auto' or 'cpu')")
     return torch.device(name)
 
 
