@@ -114,6 +114,17 @@ def test_load_run_names_missing_file(tmp_path: Path) -> None:
     assert sorted(A.load_run(other, require_history=False).history["fold"].unique()) == [0, 2]
 
 
+def test_load_runs_every_finished_condition_or_the_named_ones(runs: dict[str, A.Run]) -> None:
+    root = runs["baseline"].path.parent
+    every = A.load_runs(root)
+    assert list(every) == ["balanced", "baseline", "reshuffled"]  # study.condition_dirs order
+    pd.testing.assert_frame_equal(every["baseline"].videos, runs["baseline"].videos)
+    assert list(A.load_runs(root, ["reshuffled", "baseline"])) == ["reshuffled", "baseline"]
+    assert list(A.load_runs(root, [])) == list(every)
+    with pytest.raises(KeyError, match="nope"):
+        A.load_runs(root, ["nope"])
+
+
 def test_aggregation_table_hand_example() -> None:
     frames = pd.DataFrame({"video_id": ["a"] * 4 + ["b"] * 4, "label": [0] * 4 + [1] * 4,
                            "p_fake": [0.1, 0.2, 0.3, 0.9, 0.6, 0.7, 0.2, 0.8]})
@@ -326,3 +337,44 @@ def test_temporal_figure_rows(tmp_path: Path) -> None:
     strip = [ax for ax in fig.axes if ax.images]
     assert len(strip) == 8 and strip[0].get_title().startswith("0.0 s")
     assert len(P.temporal_figure(_pred()).axes) == 3  # curve, heat strip, colorbar
+
+
+def test_class_balance_figure_draws_the_table_it_is_given(runs: dict[str, A.Run]) -> None:
+    df = runs["baseline"].videos
+
+    def heights(fig: Figure) -> list[float]:
+        return [p.get_height() for ax in fig.axes[:2] for p in ax.patches]
+
+    table = A.class_balance_table(df)
+    np.testing.assert_array_equal(heights(P.class_balance_figure(df, table=table)), heights(P.class_balance_figure(df)))
+    assert 99 in heights(P.class_balance_figure(df, table=table.assign(n_real=99)))
+
+
+def test_confusion_figure_with_a_one_class_fold_is_quiet() -> None:
+    videos = pd.DataFrame({"video_id": list("abcd"), "label": [0, 0, 0, 1], "fold": [0, 0, 1, 1],
+                           "p_fake": [0.1, 0.2, 0.3, 0.9]})  # fold 0: REAL only, all predicted REAL
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = P.confusion_matrices_figure(videos)
+    assert len(fig.axes) == 3
+
+
+def test_temporal_tables_summary_and_bins() -> None:
+    from workbench.reports import temporal_tables
+    curves = {"a.csv": _pred(120), "b.csv": _pred(50, std=False)}
+    preds = pd.DataFrame({"condition": "c", "video_id": "v", "label": 0, "density": ["full", "train_density"],
+                          "path": ["a.csv", "b.csv"]})
+    stats, bins = temporal_tables(preds, curves, bin_seconds=4.0)
+    ref = [A.temporal_stats(curves[p], bin_seconds=4.0) for p in preds["path"]]
+    assert list(stats.columns[:4]) == ["condition", "video_id", "label", "density"] and "bins" not in stats
+    assert stats["mean"].tolist() == [r["mean"] for r in ref] and stats.loc[0, "std_mean"] == ref[0]["std_mean"]
+    assert len(bins) == sum(len(r["bins"]) for r in ref)
+    full = bins[bins["density"] == "full"].drop(columns=["condition", "video_id", "label", "density"])
+    pd.testing.assert_frame_equal(full.reset_index(drop=True), ref[0]["bins"])
+
+
+def test_compact_paradox(runs: dict[str, A.Run]) -> None:
+    from workbench.reports import compact_paradox
+    c = compact_paradox(A.paradox_table(runs)).set_index("condition")
+    assert c.loc["baseline", "acc"] == "0.850 ± 0.050"
+    assert list(c.index) == ["baseline", "balanced", "reshuffled"] and "real_frame_pfake_mean" in c

@@ -62,3 +62,31 @@ def test_mfcc_window_fixed_shape_and_widget(inspector: FrameInspector) -> None:
     assert len(shapes) == 1 and shapes.pop()[0] == 40
     assert isinstance(inspector.widget, widgets.VBox)
     assert isinstance(inspector.play, widgets.Play) and inspector.play.max == inspector.slider.max == T - 1
+
+
+def test_mfcc_window_slices_the_nan_padded_audio(inspector: FrameInspector) -> None:
+    h = inspector.half
+    pad = np.full((h, inspector.audio.shape[1]), np.nan, dtype=np.float32)
+    padded = np.concatenate([pad, inspector.audio, pad])
+    for t in (-1.0, 0.0, 0.4, float(inspector.times[-1]), 100.0):
+        c = int(np.clip(int(round(t * inspector.audio_rate)) + h, h, padded.shape[0] - h - 1))
+        np.testing.assert_array_equal(inspector._mfcc_window(t), padded[c - h:c + h + 1])
+    assert np.isnan(inspector._mfcc_window(0.0)[:h]).all() and not np.isnan(inspector._mfcc_window(0.0)[h:]).any()
+
+
+def test_inspector_and_strip_on_a_lazily_loaded_record(inspector: FrameInspector, tmp_path) -> None:
+    from workbench.plots import temporal_figure
+    from workbench.records import StoredFrames, load_record, save_record
+    rec = load_record(save_record(tmp_path / "real_long.npz", inspector.record), warn=False, lazy=True)
+    assert isinstance(rec.frames, StoredFrames)  # what notebook 03 hands to the figure and the inspector
+    pred = pd.DataFrame({"frame": np.arange(T), "timestamp": rec.timestamps, "p_fake": inspector.pred_p,
+                         "face_found": rec.face_found})
+    lazy = FrameInspector(rec, pred)
+    lazy.slider.value = 17
+    np.testing.assert_array_equal(lazy.face_im.get_array(), inspector.record.frames[17])
+    np.testing.assert_array_equal(lazy.lip_im.get_array(), inspector.record.lip[17])
+    strips = [temporal_figure(pred, frames, rec.timestamps) for frames in (rec.frames, inspector.record.frames)]
+    images = [[ax.images[0].get_array() for ax in fig.axes if ax.images] for fig in strips]
+    assert len(images[0]) == 8
+    for a, b in zip(*images):
+        np.testing.assert_array_equal(a, b)

@@ -74,6 +74,17 @@ def test_one_class_input_gives_nan_without_warnings():
     assert m["fp"] == 1 and m["tn"] == 2
 
 
+def test_single_label_input_is_quiet_and_the_filter_stays_local():
+    for y, p in (([0, 0, 0], [0.1, 0.2, 0.3]), ([1, 1], [0.9, 0.8])):  # y_true and y_pred one and the same class
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            m = video_metrics(y, p)
+        assert m["acc"] == 1.0 and m["balanced_acc"] == 1.0 and m["mcc"] == 0.0
+        assert m["tn"] + m["tp"] == len(y) and m["fp"] == m["fn"] == 0
+    with pytest.warns(UserWarning, match="single label"):  # silenced inside video_metrics only
+        matthews_corrcoef([0, 0], [0, 0])
+
+
 def test_bad_input_raises():
     with pytest.raises(ValueError, match="empty"):
         video_metrics([], [])

@@ -42,6 +42,7 @@ from workbench.metrics import (
     expected_calibration_error,
     video_metrics,
 )
+from workbench.study import condition_dirs
 
 LABEL_NAMES = {0: "REAL", 1: "FAKE"}
 VIDEO_METRICS = ("val_acc", "val_f1", "val_roc_auc", "val_balanced_acc")
@@ -109,6 +110,15 @@ def load_run(run_dir: str | Path, require_history: bool = True) -> Run:
     return Run(name, run_dir, config, results, history, videos, frames)
 
 
+def load_runs(run_dir: str | Path, names: Sequence[str] | None = None) -> dict[str, Run]:
+    """The finished conditions of a study folder (study.condition_dirs), loaded: all, or those named, in that order."""
+    dirs = condition_dirs(run_dir)
+    missing = [n for n in names or () if n not in dirs]
+    if missing:
+        raise KeyError(f"no finished run of condition(s) {missing} in {run_dir}; finished: {list(dirs)}")
+    return {n: load_run(dirs[n]) for n in (names or dirs)}
+
+
 def _as_runs(runs: Run | str | Path | Iterable[Run | str | Path] | Mapping[str, Run | str | Path]) -> dict[str, Run]:
     """Runs keyed by condition name, from runs, paths, a list of either or a name -> run mapping."""
     if isinstance(runs, (Run, str, Path)):
@@ -166,11 +176,8 @@ def aggregation_table(
     threshold: float = 0.5,
     k: float = 0.1,
     videos_df: pd.DataFrame | None = None,
-    face_only: bool = False,
 ) -> pd.DataFrame:
     """Video-level metrics when each frame-to-video rule replaces the video head (row `video_head` from videos_df)."""
-    if face_only and "face_found" in frames_df:
-        frames_df = frames_df[frames_df["face_found"].astype(bool)]
     rows = {}
     if videos_df is not None:
         rows["video_head"] = {"n_videos": len(videos_df),
@@ -233,10 +240,6 @@ class PlattScaler:
             raise RuntimeError("PlattScaler.transform before fit")
         return expit(self.coef_ * _logit(p) + self.intercept_)
 
-    def fit_transform(self, y: Any, p: Any) -> np.ndarray:
-        """fit then transform the same p."""
-        return self.fit(y, p).transform(p)
-
 
 @dataclass
 class TemperatureScaler:
@@ -263,10 +266,6 @@ class TemperatureScaler:
         if math.isnan(self.temperature_):
             raise RuntimeError("TemperatureScaler.transform before fit")
         return expit(_logit(p) / self.temperature_)
-
-    def fit_transform(self, y: Any, p: Any) -> np.ndarray:
-        """fit then transform the same p."""
-        return self.fit(y, p).transform(p)
 
 
 @dataclass
@@ -672,6 +671,7 @@ __all__ = [
     "fold_table",
     "identity_overlap",
     "load_run",
+    "load_runs",
     "make_calibrator",
     "metadata_shortcut_audit",
     "paired_differences",

@@ -40,7 +40,8 @@ class FrameInspector:
         self.audio = np.asarray(record.audio, dtype=np.float32)
         self.audio_rate = float(record.audio_rate)
         self.half = max(1, int(round(mfcc_window_s * self.audio_rate / 2)))
-        self._pad = np.full((self.half, self.audio.shape[1]), np.nan, dtype=np.float32)
+        pad = np.full((self.half, self.audio.shape[1]), np.nan, dtype=np.float32)
+        self._padded = np.concatenate([pad, self.audio, pad])  # built once; _mfcc_window slices it
         self._build_figure(mfcc_window_s)
         self.image = widgets.Image(format="png")
         self.label = widgets.HTML()
@@ -89,9 +90,8 @@ class FrameInspector:
     def _mfcc_window(self, t: float) -> np.ndarray:
         """MFCC frames within ±half of time t (NaN-padded at the edges), shape (2*half+1, n_mfcc)."""
         c = int(round(t * self.audio_rate)) + self.half
-        padded = np.concatenate([self._pad, self.audio, self._pad])
-        c = int(np.clip(c, self.half, padded.shape[0] - self.half - 1))
-        return padded[c - self.half:c + self.half + 1]
+        c = int(np.clip(c, self.half, self._padded.shape[0] - self.half - 1))
+        return self._padded[c - self.half:c + self.half + 1]
 
     def _p_at(self, i: int) -> float:
         """P(Fake) of frame i (by frame index, else nearest prediction time)."""

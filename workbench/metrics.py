@@ -120,9 +120,13 @@ def video_metrics(y_true: Any, p_fake: Any, threshold: float = 0.5) -> dict[str,
     pred = (p > threshold).astype(np.int64)
     two_classes = np.unique(y).size == 2
     tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
-    with warnings.catch_warnings():  # one-class input: sklearn warns about classes missing from y_true
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+    with warnings.catch_warnings():  # one-class input: sklearn warns about classes missing from y_true, or
+        # (y_true and y_pred the same one class) about a single label; balanced accuracy and MCC are still defined
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true", category=UserWarning)
+        warnings.filterwarnings("ignore", message="A single label was found in 'y_true' and 'y_pred'",
+                                category=UserWarning)
         balanced = balanced_accuracy_score(y, pred)
+        mcc = matthews_corrcoef(y, pred)
     return {
         "acc": float(accuracy_score(y, pred)),
         "precision": float(precision_score(y, pred, zero_division=0)),
@@ -130,7 +134,7 @@ def video_metrics(y_true: Any, p_fake: Any, threshold: float = 0.5) -> dict[str,
         "f1": float(f1_score(y, pred, zero_division=0)),
         "roc_auc": float(roc_auc_score(y, p)) if two_classes else math.nan,
         "balanced_acc": float(balanced),
-        "mcc": float(matthews_corrcoef(y, pred)),
+        "mcc": float(mcc),
         "ap": float(average_precision_score(y, p)) if two_classes else math.nan,
         "eer": equal_error_rate(y, p),
         "tn": int(tn),

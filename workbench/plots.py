@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -24,7 +23,6 @@ from workbench.metrics import expected_calibration_error, reliability_curve, vid
 
 DPI = 110
 CLASS_COLORS = {"REAL": "#2a9d8f", "FAKE": "#e63946"}
-LABEL_NAMES = {0: "REAL", 1: "FAKE"}
 PathLike = str | Path | None
 
 
@@ -127,9 +125,7 @@ def confusion_matrices_figure(videos_df: pd.DataFrame, threshold: float = 0.5, p
     parts.append(("pooled", videos_df))
     fig, axes = _subplots(1, len(parts), (3.2 * len(parts), 3.2))
     for ax, (name, g) in zip(axes[0], parts):
-        with warnings.catch_warnings():  # a one-class fold: sklearn warns inside MCC
-            warnings.simplefilter("ignore", UserWarning)
-            m = video_metrics(g["label"].to_numpy(), g["p_fake"].to_numpy(), threshold)
+        m = video_metrics(g["label"].to_numpy(), g["p_fake"].to_numpy(), threshold)
         cm = np.array([[m["tn"], m["fp"]], [m["fn"], m["tp"]]])
         sns.heatmap(cm, annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax, square=True,
                     xticklabels=["REAL", "FAKE"], yticklabels=["REAL", "FAKE"])
@@ -212,11 +208,14 @@ def reliability_figure(y: Any, probs: Mapping[str, Any] | Any, n_bins: int = 15,
 
 
 # ------------------------------------------------------------------ class balance
-def class_balance_figure(df: pd.DataFrame, folds: Sequence[Any] | None = None, path: PathLike = None) -> Figure:
-    """Class counts, REAL:FAKE ratio per fold and duration by class."""
-    from workbench.analysis import class_balance_table
+def class_balance_figure(df: pd.DataFrame, folds: Sequence[Any] | None = None, path: PathLike = None,
+                         table: pd.DataFrame | None = None) -> Figure:
+    """Class counts, REAL:FAKE ratio per fold and duration by class (`table`: analysis.class_balance_table(df, folds),
+    computed here when not given)."""
+    if table is None:
+        from workbench.analysis import class_balance_table
 
-    table = class_balance_table(df, folds)
+        table = class_balance_table(df, folds)
     fig, axes = _subplots(1, 3, (15, 4))
     ax = axes[0, 0]
     counts = table.loc["all", ["n_real", "n_fake"]].to_numpy(dtype=int)
@@ -335,8 +334,8 @@ def temporal_figure(
     fig = _figure((14, 7.5 if has_frames else 5))
     gs = fig.add_gridspec(3 if has_frames else 2, 1, height_ratios=([1.4] if has_frames else []) + [1.8, 0.35])
     row = 0
-    if has_frames:
-        frames = np.asarray(frames_uint8)
+    if has_frames:  # only the strip's frames are read (frames may be a record's on-disk StoredFrames)
+        frames = frames_uint8 if hasattr(frames_uint8, "shape") else np.asarray(frames_uint8)
         ft = _strip_times(t, len(frames), frame_times)
         pick = np.unique(np.linspace(0, len(frames) - 1, min(n_strip, len(frames))).round().astype(int))
         sub = gs[0].subgridspec(1, len(pick))

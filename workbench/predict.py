@@ -107,18 +107,24 @@ def video_summary(df: pd.DataFrame, rec: VideoRecord, threshold: float = 0.5) ->
             "majority_fake": bool((p > threshold).mean() > 0.5), "face_rate": float(df["face_found"].mean())}
 
 
+def load_ensemble(checkpoints: list[str | Path], device: str | torch.device) -> tuple[list[MMMSBA], Config]:
+    """The models of a list of checkpoints on `device` and the first one's config (the others must match its model)."""
+    if not checkpoints:
+        raise ValueError("predict needs at least one checkpoint (.pth)")
+    models, cfg = [], None
+    for c in checkpoints:
+        m, saved = load_model(c, cfg, device)
+        models.append(m)
+        cfg = cfg or saved
+    return models, cfg
+
+
 def predict_files(checkpoints: list[str | Path], videos: list[str | Path], out_dir: str | Path, *,
                   fps: float | None = None, chunk: int = 256, device: str = "auto", mc_samples: int = 0,
                   progress: bool = True, suffix: str = "") -> pd.DataFrame:
     """Write `<video_id>_pfake<suffix>.csv` per video and `summary<suffix>.csv`; bad files are reported, not fatal."""
     dev = resolve_device(device)
-    if not checkpoints:
-        raise ValueError("predict needs at least one checkpoint (.pth)")
-    models, cfg = [], None
-    for c in checkpoints:
-        m, saved = load_model(c, cfg, dev)
-        models.append(m)
-        cfg = cfg or saved
+    models, cfg = load_ensemble(checkpoints, dev)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows, failures = [], []

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
+from workbench.analysis import temporal_stats
 from workbench.config import Config
 from workbench.kfold import make_folds
 from workbench.losses import describe_priors
-from workbench.predict import predict_record, training_density
-from workbench.records import resolve, scan_folder
-from workbench.trainer import load_model, resolve_device
+from workbench.predict import load_ensemble, predict_record, training_density
+from workbench.records import VideoRecord, load_record, resolve, scan_folder
+from workbench.trainer import resolve_device
 
 
 # ------------------------------------------------------------------ the dataset
@@ -52,9 +53,8 @@ def condition_priors(conditions: dict[str, dict], class_counts: list[int]) -> pd
     out = []
     for name, ov in conditions.items():
         cfg = Config.from_dict(ov)
-        pri = describe_priors(cfg.loss, class_counts, cfg.train.weighted_sampler)
-        fake = pri.loc["FAKE"] if "FAKE" in pri.index else pri.iloc[1]
-        out.append({"method": name, **{k: float(v) for k, v in fake.items() if np.isscalar(v)}})
+        fake = describe_priors(cfg.loss, class_counts, cfg.train.weighted_sampler).loc["FAKE"]
+        out.append({"method": name, **{k: float(v) for k, v in fake.items()}})
     return pd.DataFrame(out)
 
 
@@ -66,33 +66,34 @@ def fold_checkpoints(cond_dir: str | Path) -> list[Path]:
     return [Path(cond_dir) / f["checkpoint"] for f in sorted(res["folds"], key=lambda f: f["fold"])]
 
 
-def pick_videos(data_dir: str | Path, videos: list[str], n_fake: int = 2) -> list[str]:
-    """The videos to plot: the ones asked for, else the held-out test videos and a few FAKE ones."""
+def pick_videos(data_dir: str | Path, videos: list[str], n_fake: int = 2, *,
+                table: pd.DataFrame | None = None) -> list[str]:
+    """The videos to plot: the ones asked for, else the held-out test videos and a few FAKE ones.
+
+    `table` is dataset_table(data_dir) when the caller already has it (else it is built here).
+    """
     if videos:
         return list(videos)
-    table = dataset_table(data_dir)
+    table = dataset_table(data_dir) if table is None else table
     test = table[table["split"] == "test"]["video_id"].tolist()
     fake = table[(table["split"] != "test") & (table["label"] == 1)]["video_id"].tolist()[:n_fake]
     return test + fake
 
 
 def temporal_predictions(run_dir: str | Path, conditions: list[str], data_dir: str | Path, videos: list[str], *,
-                         out_dir: str | Path, mc_samples: int = 0, device: str = "auto", chunk: int = 256) -> pd.DataFrame:
+                         out_dir: str | Path, mc_samples: int = 0, device: str = "auto", chunk: int = 256,
+                         table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fold-ensemble P(Fake) of each video under each condition, at full and at training frame density.
 
     Writes `<out_dir>/<condition>/<video>_<density>.csv`; returns one row per (condition, video, density).
+    `table` is dataset_table(data_dir) when the caller already has it (else it is built here).
     """
     from workbench.dataset import load_for_model
     dev = resolve_device(device)
-    table = dataset_table(data_dir).set_index("video_id")
+    table = (dataset_table(data_dir) if table is None else table).set_index("video_id")
     rows = []
     for cond in conditions:
-        cond_dir = Path(run_dir) / cond
-        models, cfg = [], None
-        for c in fold_checkpoints(cond_dir):
-            m, saved = load_model(c, None, dev)
-            models.append(m)
-            cfg = cfg or saved
+        models, cfg = load_ensemble(fold_checkpoints(Path(run_dir) / cond), dev)
         density = training_density(cfg, read_index_like(table.reset_index().query("split != 'test'")))
         for vid in videos:
             if vid not in table.index:
@@ -109,24 +110,43 @@ def temporal_predictions(run_dir: str | Path, conditions: list[str], data_dir: s
     return pd.DataFrame(rows)
 
 
-def load_frames_for_strip(data_dir: str | Path, video_id: str, face_size: int | None = None) -> tuple[np.ndarray, np.ndarray, Any]:
-    """The face frames, their timestamps and the full record of one video (for the figure strip and inspector)."""
-    from workbench.records import load_record
-    table = dataset_table(data_dir).set_index("video_id")
-    rec = load_record(resolve(data_dir, table.loc[video_id, "path"]), warn=False)
-    return rec.frames, rec.timestamps, rec
+def temporal_tables(preds: pd.DataFrame, curves: Mapping[str, pd.DataFrame],
+                    bin_seconds: float = 10.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """temporal_stats of every curve of `preds` (curves: its `path` -> the per-frame P(Fake) table).
+
+    Returns the summary (one row per condition, video and density) and the P(Fake) statistics per time
+    bin (one row per bin, keyed the same way).
+    """
+    rows, bins = [], []
+    for r in preds.itertuples():
+        key = {"condition": r.condition, "video_id": r.video_id, "label": r.label, "density": r.density}
+        s = temporal_stats(curves[r.path], bin_seconds=bin_seconds)
+        b = s.pop("bins")
+        bins.append(pd.concat([pd.DataFrame(key, index=b.index), b], axis=1))
+        rows.append({**key, **s})
+    return pd.DataFrame(rows), (pd.concat(bins, ignore_index=True) if bins else pd.DataFrame())
+
+
+def load_video(data_dir: str | Path, video_id: str, *, table: pd.DataFrame | None = None) -> VideoRecord:
+    """The record of one video as stored, crops left on disk and read on demand (for the figure strip and inspector).
+
+    `table` is dataset_table(data_dir) when the caller already has it (else it is built here).
+    """
+    table = dataset_table(data_dir) if table is None else table
+    path = table.loc[table["video_id"] == video_id, "path"]
+    if path.empty:
+        raise KeyError(f"video {video_id!r} is not in {data_dir}")
+    return load_record(resolve(data_dir, path.iloc[0]), warn=False, lazy=True)
 
 
 # ------------------------------------------------------------------ the summary
 def compact_paradox(paradox: pd.DataFrame) -> pd.DataFrame:
     """The paradox table as 'mean ± std' strings, one column per metric (for text summaries)."""
-    df = paradox.reset_index() if "condition" not in paradox.columns else paradox
+    df = paradox.reset_index()
     out = pd.DataFrame({"condition": df["condition"]})
     for col in [c for c in df.columns if c.endswith("_mean")]:
         m = col[: -len("_mean")]
-        std = df.get(f"{m}_std")
-        out[m.removeprefix("val_")] = [f"{a:.3f} ± {b:.3f}" if std is not None else f"{a:.3f}"
-                                       for a, b in zip(df[col], std if std is not None else df[col])]
+        out[m.removeprefix("val_")] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(df[col], df[f"{m}_std"])]
     return out
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from workbench.config import Config
+from workbench.records import write_json
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 PER_CONDITION = "02_kfold_training"
@@ -66,7 +67,6 @@ def condition_config(data_dir: str, output_dir: str, condition: str, overrides: 
 
 def write_metrics(output_dir: str | Path, metrics: dict[str, Any], name: str = "metrics.json") -> Path:
     """A notebook's numbers, for later notebooks and tests to read (NaN -> null)."""
-    from workbench.trainer import write_json
     return write_json(Path(output_dir) / name, metrics)
 
 
@@ -194,9 +194,8 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
     finally:
         log.removeHandler(handler)
     report.seconds = time.time() - t0
-    from workbench.trainer import write_json
-    write_json(run_dir / "study.json", {"ran": report.ran, "skipped": report.skipped, "failed": report.failed,
-                                        "seconds": report.seconds, "preset": preset, "data_dir": str(data_dir)})
+    write_metrics(run_dir, {"ran": report.ran, "skipped": report.skipped, "failed": report.failed,
+                            "seconds": report.seconds, "preset": preset, "data_dir": str(data_dir)}, name="study.json")
     return report
 
 
