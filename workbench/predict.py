@@ -120,7 +120,7 @@ def load_ensemble(checkpoints: list[str | Path], device: str | torch.device) -> 
 
 
 def predict_files(checkpoints: list[str | Path], videos: list[str | Path], out_dir: str | Path, *,
-                  fps: float | None = None, chunk: int = 256, device: str = "auto", mc_samples: int = 0,
+                  fps: float | None = None, chunk: int | None = None, device: str = "auto", mc_samples: int = 0,
                   progress: bool = True, suffix: str = "") -> pd.DataFrame:
     """Write `<video_id>_pfake<suffix>.csv` per video and `summary<suffix>.csv`; bad files are reported, not fatal."""
     dev = resolve_device(device)
@@ -135,7 +135,8 @@ def predict_files(checkpoints: list[str | Path], videos: list[str | Path], out_d
             failures.append((str(v), e.reason))
             print(f"skipped {v}: {e.reason}", file=sys.stderr)
             continue
-        df = predict_record(models, rec, fps=fps, chunk=chunk, device=dev, amp=cfg.train.amp, mc_samples=mc_samples)
+        df = predict_record(models, rec, fps=fps, chunk=chunk or cfg.train.chunk_size, device=dev, amp=cfg.train.amp,
+                            mc_samples=mc_samples)
         df.to_csv(out / f"{rec.video_id}_pfake{suffix}.csv", index=False)
         rows.append(video_summary(df, rec))
     summary = pd.DataFrame(rows)
@@ -149,7 +150,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", help="CHECKPOINT.pth [more .pth for a fold ensemble] VIDEO.npz [...]")
     p.add_argument("--out", default="outputs/predict", help="folder for the per-frame CSVs")
     p.add_argument("--fps", type=float, help="frame density for inference (default: every frame)")
-    p.add_argument("--chunk", type=int, default=256, help="frames per CNN chunk")
+    p.add_argument("--chunk", type=int, default=None, help="frames per CNN chunk (default: the checkpoint's train.chunk_size)")
     p.add_argument("--mc-samples", type=int, default=0, help="MC-dropout samples per model (0 = off)")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")

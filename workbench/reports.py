@@ -81,7 +81,7 @@ def pick_videos(data_dir: str | Path, videos: list[str], n_fake: int = 2, *,
 
 
 def temporal_predictions(run_dir: str | Path, conditions: list[str], data_dir: str | Path, videos: list[str], *,
-                         out_dir: str | Path, mc_samples: int = 0, device: str = "auto", chunk: int = 256,
+                         out_dir: str | Path, mc_samples: int = 0, device: str = "auto", chunk: int | None = None,
                          table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fold-ensemble P(Fake) of each video under each condition, at full and at training frame density.
 
@@ -100,7 +100,7 @@ def temporal_predictions(run_dir: str | Path, conditions: list[str], data_dir: s
                 raise KeyError(f"video {vid!r} is not in {data_dir}")
             rec = load_for_model(resolve(data_dir, table.loc[vid, "path"]), cfg)
             for name, fps in (("full", None), ("train_density", density)):
-                df = predict_record(models, rec, fps=fps, chunk=chunk, device=dev, amp=cfg.train.amp,
+                df = predict_record(models, rec, fps=fps, chunk=chunk or cfg.train.chunk_size, device=dev, amp=cfg.train.amp,
                                     mc_samples=mc_samples)
                 path = Path(out_dir) / cond / f"{vid}_{name}.csv"
                 path.parent.mkdir(parents=True, exist_ok=True)
