@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ]; then
   echo "[setup] creating .venv/ and installing the workbench (torch CPU build pinned in pyproject.toml)..."
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v -i "location\|warning" || true
-  .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v -i "location '\|is ignored" || true
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e ".[dev]" 2>&1 | grep -v -i "location '\|is ignored" || true
   .venv/bin/python -c "import workbench, torch, cv2, librosa, papermill" \
     || { echo "[setup] the environment is incomplete; see the pip output above" >&2; exit 1; }
   rm -f .venv/.installed-*
