@@ -112,6 +112,29 @@ def test_scan_lists_every_bad_file_and_training_refuses_them(tmp_path, toy):
     assert len(load_dataset(cfg).rows) == 30
 
 
+def test_frame_labels_roundtrip_and_are_checked(tmp_path):
+    from workbench.records import save_record
+    rec = toy_record("p", 1, 10, face=8, lip=4, rng=np.random.default_rng(0))
+    assert rec.frame_labels().tolist() == [1] * 10  # no frame labels: the video label on every frame
+    rec.frame_label = np.array([0, 0, 1, 1, 1, 0, 0, 0, 0, 0], np.int8)
+    save_record(tmp_path / "p.npz", rec)
+    back = load_record(tmp_path / "p.npz")
+    assert back.frame_labels().tolist() == rec.frame_label.tolist()
+    item = __import__("workbench.dataset", fromlist=["clip_from_record"]).clip_from_record(back, np.array([1, 2, 9]))
+    assert item["frame_label"].tolist() == [0, 1, 0]
+    for bad, reason in ((np.zeros(10, np.int8), "marks no frame"), (np.ones(9, np.int8), "shape"),
+                        (np.full(10, 2, np.int8), "must hold 0")):
+        rec.frame_label = bad
+        save_record(tmp_path / "bad.npz", rec)
+        with pytest.raises(BadRecordError, match=reason):
+            load_record(tmp_path / "bad.npz")
+    real = toy_record("r", 0, 4, face=8, lip=4, rng=np.random.default_rng(0))
+    real.frame_label = np.array([0, 1, 0, 0], np.int8)
+    save_record(tmp_path / "r.npz", real)
+    with pytest.raises(BadRecordError, match=r"'label' is 0 \(REAL\)"):
+        load_record(tmp_path / "r.npz")
+
+
 def test_empty_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no index.csv and no .npz"):
         scan_folder(tmp_path)

@@ -101,6 +101,7 @@ def clip_from_record(rec: VideoRecord, idx: np.ndarray) -> dict[str, torch.Tenso
         "timestamps": torch.from_numpy(ts.astype(np.float64)),
         "frame_idx": torch.from_numpy(idx.astype(np.int64)),
         "face_found": torch.from_numpy(rec.face_found[idx].astype(bool)),
+        "frame_label": torch.from_numpy(rec.frame_labels()[idx]),  # (T,) 1 on manipulated frames
         "label": torch.tensor(rec.label, dtype=torch.long),
     }
 
@@ -169,6 +170,7 @@ def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         "timestamps": torch.zeros((B, T), dtype=torch.float64),
         "frame_idx": torch.full((B, T), -1, dtype=torch.long),
         "face_found": torch.zeros((B, T), dtype=torch.bool),
+        "frame_label": torch.zeros((B, T), dtype=torch.long),  # 0 on padding: read it with `mask`
         "mask": torch.zeros((B, T), dtype=torch.bool),
         "audio_lengths": torch.zeros(B, dtype=torch.long),
         "label": torch.stack([it["label"] for it in items]),
@@ -183,6 +185,7 @@ def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         batch["timestamps"][b, :t] = it["timestamps"]
         batch["frame_idx"][b, :t] = it["frame_idx"]
         batch["face_found"][b, :t] = it["face_found"]
+        batch["frame_label"][b, :t] = it["frame_label"]
         batch["mask"][b, :t] = True
         batch["audio_lengths"][b] = ta
     return batch
@@ -217,9 +220,10 @@ MODEL_KEYS = ("face", "lip", "audio", "audio_idx", "mask", "audio_lengths")
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    """Move the tensors the model needs (and the labels) to the device."""
+    """Move the tensors the model needs (and the video and frame labels) to the device."""
     nb = device.type == "cuda"
-    return {k: (v.to(device, non_blocking=nb) if k in MODEL_KEYS or k == "label" else v) for k, v in batch.items()}
+    return {k: (v.to(device, non_blocking=nb) if k in MODEL_KEYS or k in ("label", "frame_label") else v)
+            for k, v in batch.items()}
 
 
 @dataclass

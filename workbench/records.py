@@ -12,6 +12,8 @@ Keys of a record (the workbench layout):
     face_found  (T,) bool            the detector really found a face on this frame
     duration    float                seconds
     audio_rate  float                MFCC frames per second (sample_rate / hop_length)
+    frame_label (T,) int8            optional: 1 on manipulated frames, 0 elsewhere (partial fakes); absent
+                                     means every frame carries the video's label
 
 The original study's layout is also read unchanged: ``frames``/``lip`` float32 in [0, 1],
 ``audio``, ``timestamps``, ``label``, ``video_id`` and ignorable extras (``arcface``,
@@ -63,10 +65,17 @@ class VideoRecord:
     audio_rate: float = DEFAULT_AUDIO_RATE
     path: str = ""
     extras: dict = field(default_factory=dict)
+    frame_label: np.ndarray | None = None  # (T,) int8, 1 on manipulated frames; None: every frame has `label`
 
     @property
     def n_frames(self) -> int:
         return int(self.frames.shape[0])
+
+    def frame_labels(self) -> np.ndarray:
+        """(T,) int64 per-frame labels: the stored ones, else the video label on every frame."""
+        if self.frame_label is not None:
+            return np.asarray(self.frame_label, dtype=np.int64)
+        return np.full(self.n_frames, self.label, dtype=np.int64)
 
 
 def _to_uint8(x: np.ndarray, key: str, path: Path) -> np.ndarray:
@@ -275,8 +284,9 @@ def load_record(path: str | Path, *, warn: bool = True, lazy: bool = False) -> V
             defaulted.append("duration")
             duration = float(ts[-1] + 1.0 / float(fps))
         audio_rate = _scalar(z, "audio_rate", DEFAULT_AUDIO_RATE)
+        frame_label = _frame_label(z, path, T, label) if "frame_label" in keys else None
         extras = {k: k for k in keys - set(REQUIRED_KEYS) - {
-            "video_id", "group", "fps", "timestamps", "face_found", "duration", "audio_rate"}}
+            "video_id", "group", "fps", "timestamps", "face_found", "duration", "audio_rate", "frame_label"}}
     finally:
         z.close()
     if defaulted and warn:
@@ -284,7 +294,22 @@ def load_record(path: str | Path, *, warn: bool = True, lazy: bool = False) -> V
     return VideoRecord(frames=frames, lip=lip, audio=audio, label=label, video_id=str(video_id),
                        group=str(group), fps=float(fps), timestamps=ts, face_found=face_found,
                        duration=float(duration), audio_rate=float(audio_rate), path=str(path),
-                       extras=extras)
+                       extras=extras, frame_label=frame_label)
+
+
+def _frame_label(z, path: Path, T: int, label: int) -> np.ndarray:
+    """The optional per-frame labels, checked against the frame count and the video label."""
+    fl = np.asarray(z["frame_label"])
+    if fl.shape != (T,):
+        raise BadRecordError(path, f"'frame_label' has shape {fl.shape}, expected ({T},)")
+    if not np.isin(fl, (0, 1)).all():
+        raise BadRecordError(path, f"'frame_label' must hold 0 (real) and 1 (manipulated), got {np.unique(fl)[:5]}")
+    n_fake = int(fl.sum())
+    if label == 0 and n_fake:
+        raise BadRecordError(path, f"'frame_label' marks {n_fake} frame(s) manipulated but 'label' is 0 (REAL)")
+    if label == 1 and not n_fake:
+        raise BadRecordError(path, "'label' is 1 (FAKE) but 'frame_label' marks no frame manipulated")
+    return fl.astype(np.int8)
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
@@ -332,6 +357,8 @@ def save_record(path: str | Path, rec: VideoRecord, compress: bool = False) -> P
         face_found=np.asarray(rec.face_found, dtype=bool), duration=np.float64(rec.duration),
         audio_rate=np.float64(rec.audio_rate),
     )
+    if rec.frame_label is not None:
+        payload["frame_label"] = np.asarray(rec.frame_label, dtype=np.int8)
     return atomic_write(path, lambda tmp: (np.savez_compressed if compress else np.savez)(tmp, **payload))
 
 
