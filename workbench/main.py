@@ -26,9 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     t0 = time.time()
     npz = build_demo(args.data)
-    print(f"demo data ready in {time.time() - t0:.0f} s: {npz}", flush=True)
+    demo_s = time.time() - t0
+    print(f"demo data ready in {demo_s:.0f} s: {npz}", flush=True)
     report = run_study(npz, args.out, conditions=args.conditions, preset="full" if args.full else "cpu",
                        folds=args.folds, epochs=args.epochs, device=args.device)
-    print_report(report)
+    print_report(report, extra_stages=[{"name": "demo data", "status": "ran", "seconds": demo_s}])
     print(f"total {(time.time() - t0) / 60:.1f} min; open the notebooks with: .venv/bin/jupyter lab notebooks/")
     return 1 if report.failed else 0
