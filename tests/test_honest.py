@@ -275,6 +275,17 @@ def test_label_and_mfcc_mismatches_are_named_and_skippable(toy, tmp_path):
     assert {r.path for r in load_dataset(cfg).rows}.isdisjoint({rows[0].path, rows[1].path})
 
 
+def test_original_layout_takes_its_split_from_the_subfolder(tmp_path):
+    from workbench.toydata import toy_record
+    rng = np.random.default_rng(0)
+    for sub, vid, y in (("train", "a", 0), ("train", "b", 1), ("val", "c", 0), ("test", "d", 1), ("test", "e", 0)):
+        save_record(tmp_path / sub / f"{vid}.npz", toy_record(vid, y, 6, face=8, lip=4, rng=rng))
+    split = {r.video_id: r.split for r in scan_folder(tmp_path).rows}
+    assert split == {"a": "train", "b": "train", "c": "train", "d": "test", "e": "test"}
+    data = load_dataset(tiny_cfg(tmp_path, tmp_path / "o"))
+    assert sorted(r.video_id for r in data.test_rows) == ["d", "e"]  # test/ clips never join the folds
+
+
 def test_format_table_survives_a_null_metric():
     res = {"folds": [{"fold": 0, "best_epoch": 1, "metrics": {"outer_acc": 0.5, "outer_roc_auc": None}}],
            "mean": {"outer_acc": 0.5, "outer_roc_auc": None}, "std": {"outer_acc": None}}

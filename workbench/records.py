@@ -470,7 +470,8 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
                 except BadRecordError as e:
                     failures.append((str(p.relative_to(root)), e.reason))
                     continue
-                rows.append(row_for(rec, str(p.relative_to(root))))
+                rel = p.relative_to(root)
+                rows.append(row_for(rec, str(rel), split=split_of(rel)))
                 if on_valid is not None:
                     on_valid(rows[-1], rec)
         if caught:
@@ -479,6 +480,12 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
     if not rows and not failures:
         raise FileNotFoundError(f"dataset folder {root} lists no videos")
     return ScanResult(rows=rows, failures=failures)
+
+
+def split_of(relpath: Path) -> str:
+    """The split of an unindexed file: `test` under a top-level test/ folder (the original study's train/, val/,
+    test/ layout), else `train` (the K-fold pool, train/ and val/ alike)."""
+    return "test" if len(relpath.parts) > 1 and relpath.parts[0].lower() == "test" else "train"
 
 
 def resolve(root: str | Path, relpath: str) -> Path:
