@@ -187,3 +187,44 @@ def test_describe_priors():
     np.testing.assert_allclose(weighted["effective_prior"], expected)
     posthoc = describe_priors(LossConfig(posthoc_tau=1.0), COUNTS, weighted_sampler=False)
     np.testing.assert_allclose(posthoc["effective_prior"], [0.5, 0.5])
+
+
+# ---------------------------------------------------------------------------- per-frame labels
+@pytest.mark.parametrize("cfg", [LossConfig(on="frame", label_smoothing=0.0),
+                                 LossConfig(on="frame", weighted=True, class_weights=[2.0, 1.0], label_smoothing=0.1),
+                                 LossConfig(on="both", kind="focal", focal_alpha=0.3, frame_weighted=True,
+                                            frame_class_weights=[1.0, 4.0])])
+def test_frame_labels_equal_to_the_video_label_change_nothing(cfg):
+    frame, video, labels, mask = _batch()
+    obj = build_objective(cfg, COUNTS)
+    same = labels[:, None].expand_as(mask).clone()
+    same[~mask] = 0  # padding carries 0, as in a collated batch
+    torch.testing.assert_close(obj(frame, video, labels, mask, frame_labels=same)["loss"],
+                               obj(frame, video, labels, mask)["loss"])
+
+
+def test_frame_loss_uses_per_frame_labels_and_separate_frame_weights():
+    g = torch.Generator().manual_seed(5)
+    frame = torch.randn(2, 4, 2, generator=g)
+    labels = torch.tensor([0, 1])  # a REAL video, a partial fake
+    mask = torch.tensor([[True, True, True, False], [True, True, True, True]])
+    frame_labels = torch.tensor([[0, 0, 0, 0], [0, 1, 1, 0]])
+    cfg = LossConfig(on="frame", label_smoothing=0.0, weighted=True, class_weights=[2.0, 1.0],
+                     frame_weighted=True, frame_class_weights=[1.0, 3.0])
+    got = build_objective(cfg, COUNTS)(frame, None, labels, mask, frame_labels=frame_labels)["loss"]
+    ce = F.cross_entropy(frame.reshape(-1, 2), frame_labels.reshape(-1), reduction="none").reshape(2, 4)
+    real = ce[0, :3].mean()  # REAL video: its 3 valid frames, all weight 1
+    partial = (ce[1, 0] + 3 * ce[1, 1] + 3 * ce[1, 2] + ce[1, 3]) / (1 + 3 + 3 + 1)  # frame weights by frame label
+    expected = (2.0 * real + 1.0 * partial) / (2.0 + 1.0)  # video weights by video label
+    torch.testing.assert_close(got, expected)
+    # without per-frame labels every frame of the fake is a FAKE target: a different loss
+    assert not torch.isclose(build_objective(cfg, COUNTS)(frame, None, labels, mask)["loss"], got)
+    # frame weights off: a plain mean inside each video
+    plain = build_objective(LossConfig(on="frame", label_smoothing=0.0), COUNTS)
+    torch.testing.assert_close(plain(frame, None, labels, mask, frame_labels=frame_labels)["loss"],
+                               (real + ce[1].mean()) / 2)
+
+
+def test_bad_frame_class_weights_raise():
+    with pytest.raises(ValueError, match="frame_class_weights"):
+        build_objective(LossConfig(frame_weighted=True, frame_class_weights=[1.0]), COUNTS)
