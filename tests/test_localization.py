@@ -117,8 +117,10 @@ def test_localization_refuses_sampled_frames_and_bad_tables():
 def test_fold_tables_and_the_ensemble():
     df = _table()
     folds = pd.concat([df.assign(fold=0), df.assign(fold=1, p_fake=np.where(df["video_id"] == "real", 0.1, df["p_fake"]))])
-    table = loc.localization_by_fold(folds)
+    table = loc.localization_table(folds, "test")
     assert table["fold"].tolist() == ["0", "1", "ensemble"]
+    assert table.loc[0, "true_frame_roc_auc"] == pytest.approx(loc.true_frame_metrics(
+        df["frame_label"], df["p_fake"])["true_frame_roc_auc"])
     assert table.loc[0, "loc_ap_iou50"] == pytest.approx(0.5)
     assert table.loc[1, "loc_ap_iou50"] == pytest.approx(1.0)  # fold 1 has no false positive on the REAL video
     ens = loc.ensemble_frames(folds)

@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -367,19 +368,121 @@ def attach_frame_labels(frames: pd.DataFrame, records: dict[str, Any]) -> pd.Dat
     return out
 
 
-def localization_by_fold(frames: pd.DataFrame, cfg: LocalizationConfig | None = None) -> pd.DataFrame:
-    """localization_metrics of every fold of a per-fold table (a `fold` column) and of their ensemble ('ensemble')."""
+# ------------------------------------------------------------------ condition folders (notebook 06)
+def _fold_ids(cond_dir: Path) -> list[tuple[int, list[str]]]:
+    """(fold, the video ids that fold's model was scored on and never trained on) from kfold_results.json."""
+    res = json.loads((cond_dir / "kfold_results.json").read_text())
+    return [(int(f["fold"]), list(f.get("outer_ids") or f.get("val_ids") or []))
+            for f in sorted(res["folds"], key=lambda f: f["fold"])]
+
+
+def _records(data_dir: Path, table: pd.DataFrame, ids: Iterable[str]) -> dict:
+    from workbench.records import load_record, resolve
+    paths = dict(zip(table["video_id"].astype(str), table["path"]))
+    return {v: load_record(resolve(data_dir, paths[v]), warn=False, lazy=True) for v in ids}
+
+
+def _predict(cond_dir: Path, data_dir: Path, table: pd.DataFrame, jobs: list[tuple[int | None, list[str]]],
+             device: str) -> pd.DataFrame:
+    """Full-density P(Fake) of each job's videos: by fold model k (k, ids), or by every fold model (None, ids)."""
+    from workbench.dataset import load_for_model
+    from workbench.predict import load_ensemble, predict_record
+    from workbench.records import resolve
+    from workbench.reports import fold_checkpoints
+    from workbench.trainer import resolve_device
+
+    dev = resolve_device(device)
+    models, cfg = load_ensemble(fold_checkpoints(cond_dir), dev)
+    paths = dict(zip(table["video_id"].astype(str), table["path"]))
+    out = []
+    for fold, ids in jobs:
+        use = list(range(len(models))) if fold is None else [fold]
+        for vid in ids:
+            rec = load_for_model(resolve(data_dir, paths[vid]), cfg, lazy=True)
+            for k in use:
+                df = predict_record([models[k]], rec, fps=None, chunk=cfg.train.chunk_size, device=dev, amp=cfg.train.amp)
+                out.append(pd.DataFrame({"video_id": vid, "label": rec.label, "frame": df["frame"],
+                                         "timestamp": df["timestamp"], "p_fake": df["p_fake"],
+                                         "frame_label": rec.frame_labels()[df["frame"].to_numpy()], "fold": k}))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=[*FRAME_COLUMNS, "fold"])
+
+
+def condition_frames(cond_dir: str | Path, data_dir: str | Path, table: pd.DataFrame, scope: str, *,
+                     device: str = "auto", cache: str | Path | None = None) -> pd.DataFrame:
+    """A condition's full-density per-frame table with a `fold` column, for scope 'test' (every fold model on
+    each split=test video) or 'oof' (each pool video by the fold model that never trained on it).
+
+    Read from the K-fold outputs when they have it (predictions_test_frames.csv; fold_k/outer_frames_full.csv),
+    else from `cache` when written earlier, else computed with the fold checkpoints (and written to `cache`).
+    """
+    cond_dir, data_dir = Path(cond_dir), Path(data_dir)
+    if scope not in ("test", "oof"):
+        raise ValueError(f"scope must be 'test' or 'oof', got {scope!r}")
+    folds = _fold_ids(cond_dir)
+    if scope == "test":
+        stored = [cond_dir / "predictions_test_frames.csv"]
+    else:
+        stored = [cond_dir / f"fold_{k}" / "outer_frames_full.csv" for k, _ in folds]
+    if all(p.exists() for p in stored):
+        df = pd.concat([pd.read_csv(p).assign(**({} if scope == "test" else {"fold": k}))
+                        for p, (k, _) in zip(stored, folds)], ignore_index=True)
+    elif cache is not None and Path(cache).exists():
+        df = pd.read_csv(cache)
+    else:
+        test_ids = table.loc[table["split"] == "test", "video_id"].astype(str).tolist()
+        jobs = [(None, test_ids)] if scope == "test" else [(k, ids) for k, ids in folds]
+        df = _predict(cond_dir, data_dir, table, jobs, device)
+        if cache is not None:
+            Path(cache).parent.mkdir(parents=True, exist_ok=True)
+            df.to_csv(cache, index=False)
+    if "frame_label" not in df.columns:
+        df = attach_frame_labels(df, _records(data_dir, table, df["video_id"].astype(str).unique()))
+    return df
+
+
+def _true_frames(frames: pd.DataFrame) -> dict[str, float]:
+    return true_frame_metrics(frames["frame_label"], frames["p_fake"], frames["label"])
+
+
+def localization_table(frames: pd.DataFrame, scope: str, cfg: LocalizationConfig | None = None) -> pd.DataFrame:
+    """Localization and true-frame metrics of a condition's frames: per fold and the fold ensemble ('test'),
+    or once over every pool video, each scored by its own out-of-fold model ('oof')."""
+    if frames.empty:
+        return pd.DataFrame()
+    if scope == "oof":
+        return pd.DataFrame([{"scope": scope, "fold": "oof", **localization_metrics(frames, cfg, counts=True),
+                              **_true_frames(frames)}])
+    frames = frames[pd.to_numeric(frames["fold"], errors="coerce").notna()]  # fold models only (no ensemble rows)
     rows = []
-    if "fold" in frames.columns:
-        for k, g in frames.groupby("fold", sort=True):
-            rows.append({"fold": str(k), **localization_metrics(g, cfg, counts=True)})
-    rows.append({"fold": "ensemble", **localization_metrics(ensemble_frames(frames), cfg, counts=True)})
+    for k, g in frames.groupby("fold", sort=True):
+        rows.append({"scope": scope, "fold": str(k), **localization_metrics(g, cfg, counts=True), **_true_frames(g)})
+    ens = ensemble_frames(frames)
+    rows.append({"scope": scope, "fold": "ensemble", **localization_metrics(ens, cfg, counts=True), **_true_frames(ens)})
     return pd.DataFrame(rows)
+
+
+def study_localization(run_dir: str | Path, data_dir: str | Path, table: pd.DataFrame, conditions: Sequence[str],
+                       *, scopes: Sequence[str] = ("test", "oof"), cfg: LocalizationConfig | None = None,
+                       device: str = "auto", cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """localization_table of every condition and scope of a study (one row per condition, scope and fold)."""
+    out = []
+    for cond in conditions:
+        for scope in scopes:
+            cache = Path(cache_dir) / f"{cond}_{scope}_frames.csv" if cache_dir is not None else None
+            frames = condition_frames(Path(run_dir) / cond, data_dir, table, scope, device=device, cache=cache)
+            t = localization_table(frames, scope, cfg)
+            if len(t):
+                out.append(t.assign(condition=cond))
+    if not out:
+        return pd.DataFrame()
+    df = pd.concat(out, ignore_index=True)
+    return df[["condition", *[c for c in df.columns if c != "condition"]]]
 
 
 __all__ = [
     "AP_IOUS", "AR_IOUS", "AR_NS", "LOCALIZATION_MODES", "METRIC_MODES", "TRUE_FRAME_MODES",
-    "attach_frame_labels", "average_precision", "average_recall", "check_full_density", "ensemble_frames",
-    "frame_label_from_segments", "localization_by_fold", "localization_metrics", "parse_segments", "proposals",
-    "segments_from_frame_label", "temporal_iou", "true_frame_metrics",
+    "attach_frame_labels", "average_precision", "average_recall", "check_full_density", "condition_frames",
+    "ensemble_frames", "frame_label_from_segments", "localization_metrics",
+    "localization_table", "parse_segments", "proposals", "segments_from_frame_label", "study_localization",
+    "temporal_iou", "true_frame_metrics",
 ]
