@@ -174,7 +174,8 @@ class Trainer:
             batch = to_device(batch, self.device)
             with autocast(self.device, self.dtype):
                 out = self.forward(batch)
-            losses = self.objective(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"])
+            losses = self.objective(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"],
+                                    frame_labels=batch["frame_label"])
             loss = losses["loss"]
             lv = loss.item()  # one host sync per step
             if not math.isfinite(lv):
@@ -212,7 +213,8 @@ class Trainer:
             with autocast(self.device, self.dtype):
                 out = self.forward(batch)
             fl, vl = out["frame_logits"].float(), out["video_logits"].float()
-            total += float(self.objective(fl, vl, batch["label"], batch["mask"])["loss"]) * vl.shape[0]
+            total += float(self.objective(fl, vl, batch["label"], batch["mask"],
+                                          frame_labels=batch["frame_label"])["loss"]) * vl.shape[0]
             n += vl.shape[0]
             if self.cfg.loss.posthoc_tau > 0:
                 fl = posthoc_adjust(fl, self.class_counts, self.cfg.loss.posthoc_tau)
