@@ -149,3 +149,38 @@ def test_true_frame_metrics_by_hand():
 def test_metric_modes_are_new_names():
     assert not set(loc.METRIC_MODES) & set(METRIC_MODES)  # no clash with the existing metric names
     assert set(loc.METRIC_MODES.values()) == {"max", "min"}
+
+
+def test_condition_frames_reads_kfold_tables_and_recomputes_sampled_ones(tmp_path, monkeypatch):
+    import json
+
+    from workbench.records import save_record
+    from workbench.toydata import toy_record
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    recs = {"a": toy_record("a", 1, 12, rng=rng, segments=[(3, 6)]), "b": toy_record("b", 0, 10, rng=rng)}
+    for vid, rec in recs.items():
+        save_record(data / f"{vid}.npz", rec)
+    table = pd.DataFrame({"video_id": ["a", "b"], "path": ["a.npz", "b.npz"], "label": [1, 0], "group": ["g", "h"],
+                          "split": ["train", "test"]})
+    cond = tmp_path / "cond"
+    for k, vid in enumerate("ab"):
+        n = recs[vid].n_frames
+        (cond / f"fold_{k}").mkdir(parents=True)
+        pd.DataFrame({"video_id": vid, "label": recs[vid].label, "frame": np.arange(n), "timestamp": np.arange(n) / 30,
+                      "p_fake": 0.5}).to_csv(cond / f"fold_{k}" / "outer_frames_full.csv", index=False)
+    (cond / "kfold_results.json").write_text(json.dumps({"folds": [{"fold": 0, "val_ids": ["a"]},
+                                                                   {"fold": 1, "val_ids": ["b"]}]}))
+    oof = loc.condition_frames(cond, data, table, "oof")
+    assert oof.groupby("video_id")["fold"].first().to_dict() == {"a": 0, "b": 1}
+    assert oof.loc[oof["video_id"] == "a", "frame_label"].tolist() == [0, 0, 0, 1, 1, 1] + [0] * 6  # from the record
+    # a K-fold test table at training density cannot be localized: computed again instead (here: a stand-in)
+    pd.DataFrame({"video_id": "b", "label": 0, "frame": [0, 5], "timestamp": [0, 5 / 30], "p_fake": 0.5,
+                  "fold": 0}).to_csv(cond / "predictions_test_frames.csv", index=False)
+    computed = pd.DataFrame({"video_id": "b", "label": 0, "frame": np.arange(10), "timestamp": np.arange(10) / 30,
+                             "p_fake": 0.1, "frame_label": 0, "fold": 0})
+    monkeypatch.setattr(loc, "_predict", lambda *a, **k: computed)
+    with pytest.warns(UserWarning, match="full density"):
+        test = loc.condition_frames(cond, data, table, "test", cache=tmp_path / "cache.csv")
+    assert test.equals(computed) and (tmp_path / "cache.csv").exists()

@@ -407,6 +407,24 @@ def _predict(cond_dir: Path, data_dir: Path, table: pd.DataFrame, jobs: list[tup
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=[*FRAME_COLUMNS, "fold"])
 
 
+def _stored_frames(paths: list[Path], folds: list, scope: str, name: str) -> pd.DataFrame | None:
+    """The K-fold run's own full-density tables of a scope (fold models only), or None when absent or not full density."""
+    if not all(p.exists() for p in paths):
+        return None
+    df = pd.concat([pd.read_csv(p).assign(**({} if scope == "test" else {"fold": k}))
+                    for p, (k, _) in zip(paths, folds)], ignore_index=True)
+    if "fold" not in df:
+        df["fold"] = 0
+    df = df[pd.to_numeric(df["fold"], errors="coerce").notna()].astype({"fold": int})  # no ensemble rows
+    try:
+        for _, g in df.groupby("fold"):
+            check_full_density(g if "frame_label" in g else g.assign(frame_label=0))
+    except ValueError as e:
+        warnings.warn(f"{name}: the K-fold run's {scope} frames cannot be localized ({e}); computing them")
+        return None
+    return df
+
+
 def condition_frames(cond_dir: str | Path, data_dir: str | Path, table: pd.DataFrame, scope: str, *,
                      device: str = "auto", cache: str | Path | None = None) -> pd.DataFrame:
     """A condition's full-density per-frame table with a `fold` column, for scope 'test' (every fold model on
@@ -423,12 +441,10 @@ def condition_frames(cond_dir: str | Path, data_dir: str | Path, table: pd.DataF
         stored = [cond_dir / "predictions_test_frames.csv"]
     else:
         stored = [cond_dir / f"fold_{k}" / "outer_frames_full.csv" for k, _ in folds]
-    if all(p.exists() for p in stored):
-        df = pd.concat([pd.read_csv(p).assign(**({} if scope == "test" else {"fold": k}))
-                        for p, (k, _) in zip(stored, folds)], ignore_index=True)
-    elif cache is not None and Path(cache).exists():
+    df = _stored_frames(stored, folds, scope, cond_dir.name)
+    if df is None and cache is not None and Path(cache).exists():
         df = pd.read_csv(cache)
-    else:
+    if df is None:
         test_ids = table.loc[table["split"] == "test", "video_id"].astype(str).tolist()
         jobs = [(None, test_ids)] if scope == "test" else [(k, ids) for k, ids in folds]
         df = _predict(cond_dir, data_dir, table, jobs, device)
