@@ -232,3 +232,41 @@ def test_detector_and_tracker_on_real_face():
 def test_bracketed_found():
     assert bracketed_found([True, None, None, False, None, True, None]).tolist() == \
         [True, False, False, False, False, True, True]
+
+
+def test_manifest_fake_segments_become_frame_labels(videos, tmp_path):
+    f1, r1 = videos / "fake" / "f1.mp4", videos / "real" / "r1.mp4"  # 1.0 s and 1.5 s at 30 fps
+
+    def manifest(first_segments: str) -> Path:
+        man = tmp_path / "labels.csv"
+        with open(man, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "label", "video_id", "fake_segments"])
+            w.writerows([[f1, 1, "partial", first_segments],
+                         [f1, 1, "whole", ""],
+                         [r1, 0, "real", ""],
+                         [f1, 1, "after_end", "[[0.5, 1.4]]"],
+                         [f1, 1, "bad_json", "[[0.5, 1.4"],
+                         [f1, 1, "reversed", "[[0.5, 0.2]]"],
+                         [f1, 1, "empty", "[]"],
+                         [f1, 1, "between_frames", "[[0.201, 0.202]]"],
+                         [r1, 0, "real_with_segments", '[[0.1, 0.2, "video"]]']])
+        return man
+
+    out = tmp_path / "out"
+    s = ingest(manifest('[[0.2, 0.5, "audio"], [0.9, 1.0, "video"]]'), out, Config(), workers=1, progress=False)
+    assert (s.done, s.failed) == (3, 6), s.failures
+    got = sorted(r for _, r in s.failures)
+    for needle in ("ends after the video", "not valid JSON", "not before end", "empty list on a FAKE row",
+                   "cover no frame", "on a REAL (label 0) row"):
+        assert sum(needle in r for r in got) == 1, (needle, got)
+    rec = load_record(out / "partial.npz")
+    # frames at k / 30 s: [0.2, 0.5) holds frames 6-14, [0.9, 1.0) frames 27-29
+    assert np.flatnonzero(rec.frame_label).tolist() == list(range(6, 15)) + [27, 28, 29]
+    assert load_record(out / "whole.npz").frame_label is None and load_record(out / "real.npz").frame_label is None
+    meta = {r["video_id"]: r for r in _csv(out / "metadata.csv")}
+    assert meta["partial"]["segment_modality"] == "audio;video" and meta["whole"]["segment_modality"] == ""
+    # a changed segment list re-ingests that video (and only it)
+    s = ingest(manifest("[[0.0, 0.1]]"), out, Config(), workers=1, progress=False)
+    assert (s.done, s.skipped) == (1, 2)
+    assert np.flatnonzero(load_record(out / "partial.npz").frame_label).tolist() == [0, 1, 2]

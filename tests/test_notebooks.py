@@ -29,7 +29,8 @@ def metrics(path: Path) -> dict:
 
 def test_notebooks_are_committed_clean_with_a_parameters_cell():
     assert NOTEBOOKS == ["01_class_imbalance", "02_kfold_training", "03_temporal_pfake",
-                         "04_calibration_thresholds", "05_compare_conditions"]
+                         "04_calibration_thresholds", "05_compare_conditions", "06_localization_attribution"]
+    assert study.AFTER.index("06_localization_attribution") < study.AFTER.index("05_compare_conditions")
     for name in NOTEBOOKS:
         nb = nbformat.read(study.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} has outputs"
@@ -121,3 +122,31 @@ def test_dead_kernel_is_recorded_not_fatal(tmp_path):
                              notebook_dir=nbdir, stream=False)
     reason = report.failed["baseline"].lower()
     assert "dead" in reason or "died" in reason
+
+
+@pytest.mark.slow
+def test_localization_attribution_notebook(smoke_study):
+    import pandas as pd
+
+    _, run, _ = smoke_study
+    out = run / "06_localization_attribution"
+    m = metrics(out)
+    assert m["conditions"] == ["balanced", "baseline"] and m["attribution_conditions"] == ["baseline", "balanced"]
+    loc = pd.read_csv(out / "localization.csv")
+    # test scope: 2 fold models + their ensemble per condition; oof: one row over the 20 pool videos
+    assert sorted(loc.groupby(["condition", "scope"]).size().tolist()) == [1, 1, 3, 3]
+    oof = loc[loc["scope"] == "oof"]
+    assert (oof["n_videos"] == 20).all() and (oof["n_segments"] == 12).all()  # each whole-video FAKE: one segment
+    test = loc[loc["scope"] == "test"]
+    assert (test["n_videos"] == 2).all() and (test["n_segments"] == 1).all()  # long REAL + long (whole) FAKE
+    assert test["loc_ap_iou50"].between(0, 1).all() and (test["n_proposals"] >= test["n_proposals_real"]).all()
+    assert not (out / "frames").exists()  # the K-fold run's full-density test tables were used, not recomputed
+    frames = pd.read_csv(run / "baseline" / "predictions_test_frames.csv")
+    assert len(frames[frames["fold"].astype(str) != "ensemble"]) == 2 * 2 * 90  # every frame, every fold model
+    attr = pd.read_csv(out / "attribution.csv")
+    assert set(attr["video_id"]) == {"real_020_long", "fake_021_long"} and len(attr) == 4
+    assert {f"drive_{mod}_{rep}" for mod in ("face", "lip", "audio") for rep in ("mean", "donor")} <= set(attr.columns)
+    assert attr["blames_donor"].isin(["face", "lip", "audio"]).all()
+    assert (attr["donor"] != "").all() and attr["p_fake"].between(0, 1).all()
+    assert set(m["real_blame"]) == {"mean", "donor"}
+    assert list((out / "figures").glob("ablation_*_long_donor.png"))

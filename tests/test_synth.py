@@ -256,3 +256,113 @@ def test_small_demo_builds_once(tmp_path):
     stamp = (npz / "index.csv").stat().st_mtime
     assert demo.build_demo(tmp_path / "demo", cfg, small=True, progress=False) == npz
     assert (npz / "index.csv").stat().st_mtime == stamp  # nothing rebuilt
+
+
+# ------------------------------------------------------------------ partial fakes and test clips
+PARTIAL = dict(n_real=0, n_fake=0, n_long_real=0, n_identities=3, seed=3, duration_mean=2.5, duration_std=0.1,
+               duration_min=2.4, duration_max=2.6, partial_segments=[2, 2], partial_seconds=[0.4, 0.6])
+
+
+def test_plan_test_clips_and_partial_fakes():
+    sc = SynthConfig(**{**PARTIAL, "n_real": 4, "n_fake": 4, "n_long_real": 1, "long_duration": 5.0, "n_partial": 6,
+                        "n_long_fake": 2, "n_test_real": 2, "n_test_fake": 3, "n_test_partial": 3})
+    specs = synth.plan(sc)
+    test = [s for s in specs if s.split == "test"]
+    assert Counter((s.label, s.duration == 5.0) for s in test) == {(0, True): 1, (1, True): 2, (0, False): 2,
+                                                                 (1, False): 3 + 3}
+    partial = [s for s in specs if s.fake_type.startswith("partial_")]
+    assert len(partial) == 9 and all(s.label == 1 for s in partial)
+    assert Counter(s.split for s in partial) == {"train": 6, "test": 3}
+    assert Counter(s.fake_type for s in partial if s.split == "train") == {f"partial_{m}": 2 for m in
+                                                                          ("audio", "video", "both")}
+    for s in partial:
+        assert len(s.segments) == 2 and s.donor >= 0 and s.donor != s.identity
+        (a0, a1), (b0, b1) = s.segments
+        assert 12 <= a1 - a0 <= 18 and 12 <= b1 - b0 <= 18  # 0.4-0.6 s at 30 fps
+        assert a0 >= s.onset * 30 - 1 and b0 - a1 >= 6 and b1 <= s.n_frames  # after the onset, 0.2 s apart, inside
+        assert (s.video_method == "") == (s.modality == "audio")
+    assert len({s.relpath.rsplit("/", 1)[1].split(".")[0] for s in specs}) == len(specs)  # video ids stay unique
+    # the first clips plan exactly as without the new ones (the defaults' behaviour is kept)
+    old = synth.plan(SynthConfig(**{**PARTIAL, "n_real": 4, "n_fake": 4, "n_long_real": 1, "long_duration": 5.0}))
+    assert [(s.relpath, s.identity, s.duration, s.onset, s.donor) for s in old] == \
+        [(s.relpath, s.identity, s.duration, s.onset, s.donor) for s in specs[:len(old)]]
+    assert [(s.segments, s.fake_segments) for s in synth.plan(sc)] == [(s.segments, s.fake_segments) for s in specs]
+    with pytest.raises(ValueError, match="partial_modalities"):
+        synth.plan(SynthConfig(n_partial=1, partial_modalities=["smell"]))
+    with pytest.raises(ValueError, match="partial_segments"):
+        synth.plan(SynthConfig(n_partial=1, partial_segments=[2, 1]))
+
+
+@pytest.mark.parametrize("modality, method", [("audio", ""), ("video", "lip_sync"), ("video", "face_swap"),
+                                              ("both", "lip_sync")])
+def test_partial_fake_changes_only_its_segments(modality, method):
+    """The same clip rendered as a partial fake and as REAL from the same seed: samples and pixels differ
+    only inside the segments, and only in the manipulated modality (the mouth or the face)."""
+    from dataclasses import replace
+
+    ids = synth.make_identities(3, 256, 3)
+    spec = next(s for s in synth.plan(SynthConfig(**PARTIAL, n_partial=1)))
+    spec = replace(spec, modality=modality, video_method=method, fake_type=f"partial_{modality}")
+    real = replace(spec, label=0, fake_type="real", segments=(), modality="", video_method="", fake_segments="")
+    fake_sig, real_sig = synth.render_signals(spec, ids, 30.0, SR), synth.render_signals(real, ids, 30.0, SR)
+    bounds = synth.frame_bounds(spec.n_frames, len(real_sig.audio))
+    inside = np.zeros(len(real_sig.audio), bool)
+    for k0, k1 in spec.segments:
+        inside[bounds[k0]:bounds[k1]] = True
+    changed = fake_sig.audio != real_sig.audio
+    assert not changed[~inside].any()  # bit-identical outside the segments
+    if modality == "video":
+        assert not changed.any()
+    else:
+        for k0, k1 in spec.segments:  # re-voiced: the segment's loudness-normalised difference is large
+            a, b = bounds[k0], bounds[k1]
+            assert np.abs(fake_sig.audio[a:b] - real_sig.audio[a:b]).mean() > 0.2 * np.abs(real_sig.audio[a:b]).mean()
+    fake_r, real_r = synth._FrameRenderer(spec, ids, fake_sig), synth._FrameRenderer(real, ids, real_sig)
+    video = spec.video_frames()
+    centre, d, _ = ids[spec.identity].mouth
+    x0, y0, n = ids[spec.identity].box
+    for k in range(spec.n_frames):
+        diff = np.abs(fake_r.frame(k).astype(int) - real_r.frame(k).astype(int)).max(-1) > 0
+        if not video[k]:
+            assert not diff.any(), k
+            continue
+        assert diff.sum() > 50, k
+        ys, xs = np.nonzero(diff)
+        if method == "lip_sync":  # the mouth and its blur only (head motion moves it by a few pixels)
+            assert np.abs(xs - centre[0]).max() <= 0.9 * d and np.abs(ys - centre[1]).max() <= 0.9 * d, k
+        else:  # the face crop only
+            assert xs.min() >= x0 - 12 and xs.max() <= x0 + n + 12 and ys.min() >= y0 - 12 and ys.max() <= y0 + n + 12
+
+
+def test_partial_fakes_through_ingest(tmp_path):
+    from workbench.ingest import ingest
+    from workbench.records import load_record, read_index
+
+    cfg = Config()
+    cfg.synth.workers, cfg.ingest.workers = 1, 1
+    labels = synth.generate(tmp_path / "v", cfg, progress=False, **{**PARTIAL, "n_partial": 1, "n_test_partial": 1,
+                                                                   "n_test_real": 1, "n_long_fake": 1, "long_duration": 2.0,
+                                                                   "partial_modalities": ["both"]})
+    rows = {Path(r["path"]).stem: r for r in _rows(labels)}
+    assert set(rows) == {"partial_0000", "test_partial_0000", "test_real_0000", "long_fake_000"}
+    assert rows["partial_0000"]["split"] == "train" and rows["test_real_0000"]["label"] == "0"
+    assert all(rows[v]["split"] == "test" for v in ("test_partial_0000", "test_real_0000", "long_fake_000"))
+    assert rows["test_real_0000"]["fake_segments"] == "" and rows["long_fake_000"]["fake_segments"] == ""
+    summary = ingest(labels, tmp_path / "npz", cfg, progress=False)
+    assert summary.failed == 0 and summary.done == 4
+    index = {r.video_id: r for r in read_index(tmp_path / "npz" / "index.csv")}
+    assert index["test_partial_0000"].split == "test"
+    specs = {Path(s.relpath).stem: s for s in synth.plan(cfg.merged({"synth": {**PARTIAL, "n_partial": 1,
+             "n_test_partial": 1, "n_test_real": 1, "n_long_fake": 1, "long_duration": 2.0,
+             "partial_modalities": ["both"]}}).synth)}
+    for vid in ("partial_0000", "test_partial_0000"):
+        rec = load_record(tmp_path / "npz" / f"{vid}.npz")
+        assert rec.label == 1 and rec.frame_label is not None
+        expected = np.zeros(rec.n_frames, int)  # from the planned frame ranges, not from the JSON times
+        for k0, k1 in specs[vid].segments:
+            expected[k0:k1] = 1
+        assert rec.frame_label.tolist() == expected.tolist(), vid
+    assert load_record(tmp_path / "npz" / "long_fake_000.npz").frame_label is None  # whole-clip fake
+    meta = {r["video_id"]: r for r in _rows(tmp_path / "npz" / "metadata.csv")}
+    assert meta["partial_0000"]["segment_modality"] == "both;both"
+    assert meta["test_real_0000"]["segment_modality"] == ""

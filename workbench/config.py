@@ -84,6 +84,10 @@ class LossConfig:
     la_tau: float = 1.0  # logit-adjusted loss temperature
     posthoc_tau: float = 0.0  # post-hoc logit adjustment at evaluation (0 = off)
     temporal_lambda: float = 0.0  # penalty on |p_t - p_{t-1}| of per-frame P(Fake)
+    # frame-level imbalance (on=frame|both), separate from the video-level switches above: inside a video,
+    # frames are weighted by their own (per-frame) label; FAKE frames are the minority inside partial fakes
+    frame_weighted: bool = False
+    frame_class_weights: list[float] = field(default_factory=lambda: [1.0, 2.0])  # [REAL, FAKE] frames
 
 
 @dataclass
@@ -174,6 +178,28 @@ class SynthConfig:
     duration_max: float = 60.0
     fake_types: list[str] = field(default_factory=lambda: ["lip_sync", "face_swap", "audio_swap", "both"])
     workers: int = 0  # clip-rendering processes (0 = all cores)
+    # partially faked clips (label 1; fake_segments in labels.csv): real clips with manipulated segments
+    n_partial: int = 0  # in the K-fold pool (split=train)
+    partial_segments: list[int] = field(default_factory=lambda: [1, 3])  # [min, max] segments per clip
+    partial_seconds: list[float] = field(default_factory=lambda: [0.5, 1.5])  # [min, max] seconds per segment
+    partial_modalities: list[str] = field(default_factory=lambda: ["audio", "video", "both"])  # shared out evenly
+    partial_video: list[str] = field(default_factory=lambda: ["lip_sync", "face_swap"])  # video manipulation
+    # more held-out test clips (split=test)
+    n_long_fake: int = 0  # long-form FAKE clips of long_duration (fake types in turn)
+    n_test_real: int = 0  # short REAL clips
+    n_test_fake: int = 0  # short whole-video FAKE clips
+    n_test_partial: int = 0  # short partial fakes
+
+
+@dataclass
+class LocalizationConfig:
+    """Fake-segment proposals from per-frame P(Fake) (workbench.localization); scoring only, never training."""
+
+    thresholds: list[float] = field(default_factory=lambda: [0.5])  # frames with P(Fake) > t; thresholds pooled
+    merge_gap: float = 0.2  # seconds: runs of frames above a threshold this close merge into one proposal
+    min_length: float = 0.1  # seconds: shorter proposals are dropped
+    score: str = "mean"  # mean | max of the frames' P(Fake) inside a proposal: its confidence
+    max_proposals: int = 100  # per video, most confident first
 
 
 @dataclass
@@ -192,6 +218,7 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    localization: LocalizationConfig = field(default_factory=LocalizationConfig)
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict[str, Any]:
@@ -246,7 +273,7 @@ class Config:
     def fingerprint(self) -> str:
         """Stable JSON of the settings that define a training run (for resume checks)."""
         d = self.to_dict()
-        for k in ("out", "ingest", "synth", "eval"):
+        for k in ("out", "ingest", "synth", "eval", "localization"):
             d.pop(k, None)
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("progress", "device", "tensorboard")}
         d["data"] = {k: v for k, v in d["data"].items() if k not in ("num_workers", "cache", "root", "skip_bad")}

@@ -3,6 +3,10 @@
 Input is a folder with ``real/`` and ``fake/`` subfolders (searched recursively), a CSV manifest
 (columns ``path``, ``label`` [0/1 or REAL/FAKE], optional ``video_id``, ``group``, ``split`` and any extra
 columns, carried into metadata.csv), or a folder holding such a manifest named labels.csv or manifest.csv.
+An optional ``fake_segments`` column (JSON list of [start_s, end_s] or [start_s, end_s, modality], as
+AV-Deepfake1M's metadata) marks a partial fake: the record gets ``frame_label`` (1 on frames whose timestamp t
+has start <= t < end) and metadata.csv a ``segment_modality`` column (the segments' modalities, ';'-joined).
+Bad JSON, start >= end, a segment outside the video, or segments on a REAL row fail that video.
 
 Output folder:
     <video_id>.npz         the record (workbench.records layout; crops are RGB uint8)
@@ -37,6 +41,7 @@ from tqdm import tqdm
 from workbench.audio import AudioError, audio_features
 from workbench.config import Config, add_config_arguments, usable_cores
 from workbench.face import FaceTracker, bracketed_found, crop_square
+from workbench.localization import frame_label_from_segments, parse_segments
 from workbench.records import IndexRow, VideoRecord, atomic_write, save_record, write_csv, write_index
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
@@ -86,6 +91,7 @@ class Job:
     group: str
     split: str = "train"
     extras: dict[str, str] = field(default_factory=dict)
+    segments: list[tuple[float, float, str]] | None = None  # fake segments (partial fakes), seconds
 
     @property
     def stem(self) -> str:
@@ -154,13 +160,45 @@ def _manifest_jobs(manifest: Path, failures: list[tuple[str, str]]) -> list[Job]
         except ValueError as e:
             failures.append((name, f"{manifest.name} line {n}: {e}"))
             continue
+        try:
+            segments = _segments(r.get("fake_segments"), label)
+        except ValueError as e:
+            failures.append((name, f"{manifest.name} line {n}: {e}"))
+            continue
         p = Path(name)
         p = p if p.is_absolute() else manifest.parent / p
         vid = r.get("video_id") or p.stem
+        extras = {k: v for k, v in r.items() if k and k not in _RESERVED}
+        if "fake_segments" in r:
+            extras["segment_modality"] = ";".join(m or "unknown" for _, _, m in segments or [])
         jobs.append(Job(path=p, name=name, label=label, video_id=vid, group=r.get("group") or vid,
-                        split=r.get("split") or "train",
-                        extras={k: v for k, v in r.items() if k and k not in _RESERVED}))
+                        split=r.get("split") or "train", extras=extras, segments=segments))
     return jobs
+
+
+def _segments(raw: str | None, label: int) -> list[tuple[float, float, str]] | None:
+    """A manifest's fake_segments cell, checked against the row's label (ValueError with the reason)."""
+    if raw is None or not raw.strip():
+        return None
+    segments = parse_segments(raw)
+    if label == 0 and segments:
+        raise ValueError(f"fake_segments on a REAL (label 0) row: {raw}")
+    if label == 1 and not segments:
+        raise ValueError("fake_segments is an empty list on a FAKE row (leave it empty for a whole-video fake)")
+    return segments
+
+
+def apply_segments(rec: VideoRecord, segments: list[tuple[float, float, str]]) -> None:
+    """Set a record's frame_label from fake segments; IngestError when one lies outside the video or none covers a frame."""
+    slack = 0.5 / rec.fps  # half a frame of rounding in hand-written times
+    for start, end, _ in segments:
+        if end > rec.duration + slack:
+            raise IngestError(f"fake_segments: segment [{start:g}, {end:g}] s ends after the video "
+                              f"({rec.duration:.3f} s)")
+    label = frame_label_from_segments(rec.timestamps, segments)
+    if not label.any():
+        raise IngestError(f"fake_segments {[(s, e) for s, e, _ in segments]} cover no frame (shorter than a frame?)")
+    rec.frame_label = label
 
 
 def list_jobs(source: str | Path) -> tuple[list[Job], list[tuple[str, str]]]:
@@ -309,9 +347,16 @@ def _up_to_date(job: Job, out: Path, settings: dict) -> dict | None:
         return None
     if (m.get("label"), m.get("group"), m.get("video_id")) != (job.label, job.group, job.video_id):
         return None
+    if m.get("fake_segments") != _segments_json(job):
+        return None
     if m.get("settings") != settings:
         return None
     return m
+
+
+def _segments_json(job: Job) -> list | None:
+    """A job's segments as they read back from a sidecar (None without)."""
+    return json.loads(json.dumps(job.segments)) if job.segments else None
 
 
 def _process(job: Job, out: Path, cfg: Config, settings: dict) -> tuple[Job, dict | None, str | None]:
@@ -320,9 +365,13 @@ def _process(job: Job, out: Path, cfg: Config, settings: dict) -> tuple[Job, dic
     ``settings`` is ``_settings(cfg)``, computed once per batch and stored in the sidecar."""
     try:
         rec = ingest_video(job.path, job.label, job.video_id, job.group, cfg)
+        if job.segments:
+            apply_segments(rec, job.segments)
         save_record(out / f"{job.stem}.npz", rec)
         meta = dict(video_id=rec.video_id, label=rec.label, group=rec.group, duration=rec.duration, fps=rec.fps,
                     n_frames=rec.n_frames, **rec.extras, settings=settings)
+        if job.segments:
+            meta["fake_segments"] = _segments_json(job)
         atomic_write(out / f"{job.stem}.meta.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
     except IngestError as e:
         return job, None, e.reason

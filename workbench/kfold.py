@@ -147,7 +147,8 @@ def score_fold(trainer: Trainer, fit_best: Path, cfg: Config, plan: FoldPlan, da
     frames = full_frames(model, cfg, data.root, data.test_rows, trainer.device) if cfg.eval.full_frames else ev.frames
     ev.videos.to_csv(fdir / "test_videos.csv", index=False)
     frames.to_csv(fdir / "test_frames.csv", index=False)
-    return {f"test_{k}": float(v) for k, v in evaluation_metrics(ev.videos, frames).items()}
+    loc = cfg.localization if cfg.eval.full_frames or cfg.data.eval_clip == "full" else None
+    return {f"test_{k}": float(v) for k, v in evaluation_metrics(ev.videos, frames, loc).items()}
 
 
 def run_fold(cfg: Config, plan: FoldPlan, data: DatasetSplit, *, cache: dict | None = None,
@@ -232,8 +233,9 @@ def _fold_tables(out: Path, fold_results: list[dict], name: str) -> pd.DataFrame
     return pd.concat(parts, ignore_index=True) if parts else None
 
 
-def heldout_section(out: Path, fold_results: list[dict], data: DatasetSplit) -> dict | None:
+def heldout_section(cfg: Config, fold_results: list[dict], data: DatasetSplit) -> dict | None:
     """The held-out test: per-fold metrics, their mean and std, and the fold ensemble (mean of fold P(Fake))."""
+    out = Path(cfg.out)
     videos, frames = _fold_tables(out, fold_results, "test_videos.csv"), _fold_tables(out, fold_results, "test_frames.csv")
     if videos is None or frames is None:
         return None
@@ -248,7 +250,7 @@ def heldout_section(out: Path, fold_results: list[dict], data: DatasetSplit) -> 
     return {"video_ids": [r.video_id for r in data.test_rows],
             "n_real": int(sum(r.label == 0 for r in data.test_rows)), "n_fake": int(sum(r.label == 1 for r in data.test_rows)),
             "folds": per_fold, **summarize(per_fold),
-            "ensemble": {f"test_{k}": v for k, v in evaluation_metrics(ens_v, ens_f).items()},
+            "ensemble": {f"test_{k}": v for k, v in evaluation_metrics(ens_v, ens_f, cfg.localization if cfg.eval.full_frames else None).items()},
             "frames": "every frame of each test video; video P(Fake) from its evaluation clip"}
 
 
@@ -269,7 +271,7 @@ def collect(cfg: Config, fold_results: list[dict], data: DatasetSplit) -> dict:
                "best_fold": int(fold_results[int(np.nanargmax(outer_acc))]["fold"]) if fold_results else -1,
                "selection_optimism": {m: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=STD_DDOF)) if len(v) > 1
                                           else math.nan, "per_fold": v} for m, v in optimism.items() if v},
-               "test": heldout_section(out, fold_results, data), "config": cfg.to_dict(),
+               "test": heldout_section(cfg, fold_results, data), "config": cfg.to_dict(),
                "complete": len(fold_results) == cfg.split.kfold,
                "test_ids": [r.video_id for r in data.test_rows],
                "skipped_files": [{"file": f, "reason": r} for f, r in data.failures]}

@@ -6,10 +6,15 @@ into one per-class weight vector ``w``; the classification loss is then a weight
 semantics of ``F.cross_entropy(weight=w)``: ``sum_i w_{y_i} l_i / sum_i w_{y_i}``. Because it is a
 weighted *mean*, only the ratio of the weights matters (``focal_alpha = 0.5`` is a no-op).
 
-Frame-level loss (``on = "frame"``): every valid frame (mask True) is scored against its video's
+Frame-level loss (``on = "frame"``): every valid frame (mask True) is scored against its own label
+(``frame_labels``, 1 on manipulated frames of a partial fake) or, without per-frame labels, its video's
 label; a video's loss is the mean over its valid frames, and the batch loss is the weighted mean of
 those video losses, so each VIDEO counts equally however many frames it has. Videos without a
-single valid frame are left out.
+single valid frame are left out. The two levels of imbalance stay separate: the video-level weight
+vector ``w`` weighs each video by its video label (frames carrying their video's label get exactly the
+video loss's per-sample term; a genuine frame inside a FAKE video gets ``w_FAKE`` times its unweighted
+loss), and with ``frame_weighted`` the mean inside a video is weighted by ``frame_class_weights`` of each
+frame's own label.
 """
 from __future__ import annotations
 
@@ -90,6 +95,16 @@ def loss_class_weights(cfg: LossConfig, class_counts: Sequence[int]) -> torch.Te
     return w if used else None
 
 
+def frame_class_weights(cfg: LossConfig) -> torch.Tensor | None:
+    """The per-frame weights [REAL, FAKE] inside a video's frame loss (None unless loss.frame_weighted)."""
+    if not cfg.frame_weighted:
+        return None
+    w = cfg.frame_class_weights
+    if len(w) != 2 or min(w) < 0 or sum(w) <= 0:
+        raise ValueError(f"loss.frame_class_weights must be [REAL, FAKE], non-negative, not both zero; got {w!r}")
+    return torch.tensor(w, dtype=torch.float32)
+
+
 # ---------------------------------------------------------------------------- focal loss
 class FocalLoss(nn.Module):
     """Focal loss sum_c q_c w_c (1-p_c)^gamma (-log p_c) with smoothed targets q; gamma=0 is cross-entropy."""
@@ -161,6 +176,7 @@ class Objective(nn.Module):
         offsets: torch.Tensor | None = None,
         label_smoothing: float = 0.0,
         temporal_lambda: float = 0.0,
+        frame_weight: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         if on not in LOSS_ON:
@@ -171,36 +187,52 @@ class Objective(nn.Module):
         self.temporal_lambda = float(temporal_lambda)
         self.register_buffer("weight", None if weight is None else weight.float())
         self.register_buffer("offsets", None if offsets is None else offsets.float())
+        self.register_buffer("frame_weight", None if frame_weight is None else frame_weight.float())
 
-    def _per_sample(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Weighted per-sample losses and sample weights of (N, 2) float32 logits."""
+    def _per_sample(self, logits: torch.Tensor, labels: torch.Tensor,
+                    weighted: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-sample losses (class-weighted unless ``weighted`` is False) and sample weights of (N, 2) logits."""
+        weight = self.weight if weighted else None
         if self.offsets is not None:
             logits = logits + self.offsets
         if self.gamma == 0:
             per = F.cross_entropy(
-                logits, labels, weight=self.weight, label_smoothing=self.label_smoothing, reduction="none"
+                logits, labels, weight=weight, label_smoothing=self.label_smoothing, reduction="none"
             )
-            w = self.weight[labels] if self.weight is not None else torch.ones_like(per)
+            w = weight[labels] if weight is not None else torch.ones_like(per)
             return per, w
-        return focal_per_sample(logits, labels, self.gamma, self.weight, self.label_smoothing)
+        return focal_per_sample(logits, labels, self.gamma, weight, self.label_smoothing)
 
     def video_loss(self, video_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Weighted mean loss of (B, 2) video logits."""
         per, w = self._per_sample(video_logits.float(), labels)
         return per.sum() / w.sum()
 
-    def frame_loss(self, frame_logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Per video the mean loss over its valid frames, then the weighted mean over videos."""
+    def frame_loss(self, frame_logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                   frame_labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Per video the (frame-weighted) mean loss over its valid frames, then the weighted mean over videos.
+
+        ``frame_labels`` (B, T) are the per-frame targets (None: every frame has its video's label).
+        """
         b, t, c = frame_logits.shape
-        flat_labels = labels[:, None].expand(b, t).reshape(-1)
-        per, w = self._per_sample(frame_logits.float().reshape(b * t, c), flat_labels)
+        logits = frame_logits.float().reshape(b * t, c)
+        video_labels = labels[:, None].expand(b, t)  # (B, T)
+        target = video_labels if frame_labels is None else frame_labels.long()
+        per, _ = self._per_sample(logits, target.reshape(-1))  # (B*T,) weighted by the target's class
+        per = per.reshape(b, t)
+        w_video = self.weight[labels] if self.weight is not None else torch.ones(b, device=per.device)  # (B,)
+        if frame_labels is not None and self.weight is not None:  # a frame off its video's label: w_video x plain loss
+            plain, _ = self._per_sample(logits, target.reshape(-1), weighted=False)
+            per = torch.where(target == video_labels, per, w_video[:, None] * plain.reshape(b, t))
         m = mask.to(per.dtype)
+        if self.frame_weight is not None:
+            m = m * self.frame_weight[target]
         n_valid = m.sum(1)
         has = n_valid > 0
         if not bool(has.any()):
             return frame_logits.float().sum() * 0.0  # keeps the graph; nothing to learn from
-        video = (per.reshape(b, t) * m).sum(1)[has] / n_valid[has]
-        return video.sum() / w.reshape(b, t)[:, 0][has].sum()
+        video = (per * m).sum(1)[has] / n_valid[has]
+        return video.sum() / w_video[has].sum()
 
     def temporal(self, frame_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean |p_t - p_{t-1}| of per-frame P(Fake) over adjacent pairs of valid frames."""
@@ -217,8 +249,12 @@ class Objective(nn.Module):
         video_logits: torch.Tensor | None,
         labels: torch.Tensor,
         mask: torch.Tensor | None = None,
+        frame_labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """{"loss", "cls", "temporal"} (plus "cls_video"/"cls_frame" when on="both"); mask None = all valid."""
+        """{"loss", "cls", "temporal"} (plus "cls_video"/"cls_frame" when on="both"); mask None = all valid.
+
+        ``frame_labels`` (B, T), 1 on manipulated frames, are the frame loss's targets (None: the video label).
+        """
         labels = labels.long()
         if self.on in ("frame", "both") or self.temporal_lambda > 0:
             if frame_logits is None:
@@ -233,10 +269,10 @@ class Objective(nn.Module):
         if self.on == "video":
             cls = self.video_loss(video_logits, labels)
         elif self.on == "frame":
-            cls = self.frame_loss(frame_logits, labels, mask)
+            cls = self.frame_loss(frame_logits, labels, mask, frame_labels)
         else:
             out["cls_video"] = self.video_loss(video_logits, labels)
-            out["cls_frame"] = self.frame_loss(frame_logits, labels, mask)
+            out["cls_frame"] = self.frame_loss(frame_logits, labels, mask, frame_labels)
             cls = 0.5 * (out["cls_video"] + out["cls_frame"])
 
         if self.temporal_lambda > 0:
@@ -257,6 +293,7 @@ def build_objective(cfg: LossConfig, class_counts: Sequence[int]) -> Objective:
         raise ValueError(f"loss.temporal_lambda must be >= 0, got {cfg.temporal_lambda}")
     offsets = logit_offsets(_counts(class_counts, 2), cfg.la_tau) if cfg.kind == "logit_adjusted" else None
     return Objective(
+        frame_weight=frame_class_weights(cfg),
         on=cfg.on,
         gamma=cfg.focal_gamma if cfg.kind == "focal" else 0.0,
         weight=loss_class_weights(cfg, class_counts),
@@ -356,6 +393,7 @@ __all__ = [
     "effective_fake_prior",
     "effective_number_weights",
     "focal_per_sample",
+    "frame_class_weights",
     "logit_offsets",
     "loss_class_weights",
     "make_weighted_sampler",

@@ -12,6 +12,7 @@ import warnings
 from typing import Any, Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 from sklearn.metrics import (
     accuracy_score,
@@ -61,6 +62,39 @@ METRIC_MODES: dict[str, str] = {
     "fake_frame_pfake_mean": "max",
 }
 
+
+# frame-level scores against the true per-frame labels (partial fakes); `true_` keeps them apart from the
+# real_frame_* scores above, which are frames of REAL videos
+TRUE_FRAME_MODES: dict[str, str] = {
+    "true_frame_roc_auc": "max",
+    "true_frame_ap": "max",
+    "true_frame_eer": "min",
+    "true_frame_acc": "max",
+    "true_frame_balanced_acc": "max",
+    "true_real_frame_acc": "max",
+    "true_real_frame_pfake_mean": "min",
+    "true_real_frame_above_05": "min",
+    "true_fake_frame_acc": "max",
+    "true_fake_frame_pfake_mean": "max",
+    "true_frame_roc_auc_in_fake": "max",
+    "true_real_frame_pfake_mean_in_fake": "min",
+}
+AP_IOUS = (0.5, 0.75, 0.9, 0.95)  # AV-Deepfake1M's localization protocol (workbench.localization)
+AR_NS = (50, 30, 20, 10, 5)
+
+
+def _iou_key(t: float) -> str:
+    return f"{int(round(100 * t)):02d}"
+
+
+# every key localization.localization_metrics returns (temporal localization on every frame of each video)
+LOCALIZATION_MODES: dict[str, str] = {
+    **{f"loc_ap_iou{_iou_key(t)}": "max" for t in AP_IOUS},
+    **{f"loc_ar_at{n}": "max" for n in AR_NS},
+    "loc_score": "max",
+}
+METRIC_MODES.update(TRUE_FRAME_MODES)
+METRIC_MODES.update(LOCALIZATION_MODES)
 
 COUNT_KEYS = ("n_real_frames", "n_fake_frames")  # sizes, not scores: reported, never monitored
 PREFIXES = ("val_", "outer_", "test_", "train_")  # selection part, scoring fold, held-out test, training clips
@@ -172,6 +206,52 @@ def frame_metrics(frame_labels: Any, frame_p_fake: Any, threshold: float = 0.5) 
     }
 
 
+def _auc_ap(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    if np.unique(y).size < 2:
+        return math.nan, math.nan
+    return float(roc_auc_score(y, p)), float(average_precision_score(y, p))
+
+
+def true_frame_metrics(frame_labels: Any, p_fake: Any, video_labels: Any = None,
+                       threshold: float = 0.5) -> dict[str, float]:
+    """Per-frame P(Fake) scored against the true per-frame labels (keys and modes: TRUE_FRAME_MODES).
+
+    ``video_labels`` (one per frame, its video's label) adds the scores inside FAKE videos only; NaN
+    where a score is undefined (one class, or no video labels).
+    """
+    y, p = _check(frame_labels, p_fake, "true_frame_metrics")
+    real, fake = p[y == 0], p[y == 1]
+    auc, ap = _auc_ap(y, p)
+    pred = (p > threshold).astype(np.int64)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)  # one class: balanced accuracy is still defined
+        balanced = float(balanced_accuracy_score(y, pred))
+    out = {
+        "true_frame_roc_auc": auc,
+        "true_frame_ap": ap,
+        "true_frame_eer": equal_error_rate(y, p),
+        "true_frame_acc": float((pred == y).mean()),
+        "true_frame_balanced_acc": balanced,
+        "true_real_frame_acc": float((real <= threshold).mean()) if real.size else math.nan,
+        "true_real_frame_pfake_mean": float(real.mean()) if real.size else math.nan,
+        "true_real_frame_above_05": float((real > threshold).mean()) if real.size else math.nan,
+        "true_fake_frame_acc": float((fake > threshold).mean()) if fake.size else math.nan,
+        "true_fake_frame_pfake_mean": float(fake.mean()) if fake.size else math.nan,
+        "true_frame_roc_auc_in_fake": math.nan,
+        "true_real_frame_pfake_mean_in_fake": math.nan,
+    }
+    if video_labels is not None:
+        v, _ = _check(video_labels, p, "true_frame_metrics (video labels)")
+        if np.any((v == 0) & (y == 1)):
+            raise ValueError(f"true_frame_metrics: {int(((v == 0) & (y == 1)).sum())} frame(s) labelled "
+                             "manipulated belong to REAL videos")
+        inside = v == 1
+        out["true_frame_roc_auc_in_fake"] = _auc_ap(y[inside], p[inside])[0]
+        genuine = p[inside & (y == 0)]
+        out["true_real_frame_pfake_mean_in_fake"] = float(genuine.mean()) if genuine.size else math.nan
+    return out
+
+
 def aggregate_frames(p: np.ndarray, rule: str, k: int | float = 0.1) -> float:
     """One video score from per-frame P(Fake): mean | majority (share > 0.5) | max | topk_mean | median.
 
@@ -229,25 +309,36 @@ def brier(y: Any, p: Any) -> float:
 
 
 # ---------------------------------------------------------------------------- one evaluation
-def evaluation_metrics(videos: Any, frames: Any) -> dict[str, float]:
-    """Every metric an evaluation reports, from its video table (label, p_fake) and frame table (label, p_fake).
+def evaluation_metrics(videos: Any, frames: Any, localization: Any = None) -> dict[str, float]:
+    """Every metric an evaluation reports, from its video table (label, p_fake) and frame table (label, p_fake
+    and, when present, frame_label).
 
-    Video-level scores, ECE and Brier of the video P(Fake), and the frame-level scores. The trainer adds
-    the objective's `loss`; the valid monitors (`valid_monitors`) are built from this function's keys.
+    Video-level scores, ECE and Brier of the video P(Fake), the frame-level scores, the scores against the
+    true per-frame labels (`true_*`) when the frame table has them, and temporal localization (`loc_*`,
+    workbench.localization) when a LocalizationConfig is given: only for tables of every frame of each video.
+    The trainer adds the objective's `loss`; the valid monitors (`valid_monitors`) are built from these keys.
     """
     y, p = np.asarray(videos["label"]), np.asarray(videos["p_fake"], dtype=np.float64)
     out = video_metrics(y, p)
     out["ece"] = expected_calibration_error(y, p)
     out["brier"] = brier(y, p)
-    out.update(frame_metrics(np.asarray(frames["label"]), np.asarray(frames["p_fake"], dtype=np.float64)))
+    fy, fp = np.asarray(frames["label"]), np.asarray(frames["p_fake"], dtype=np.float64)
+    out.update(frame_metrics(fy, fp))
+    if "frame_label" in frames:
+        out.update(true_frame_metrics(np.asarray(frames["frame_label"]), fp, fy))
+    if localization is not None:
+        from workbench.localization import localization_metrics  # lazy: localization imports this module
+        out.update(localization_metrics(pd.DataFrame(frames), localization))
     return out
 
 
 def valid_monitors() -> set[str]:
     """Names early stopping and checkpointing may watch: the training epoch's, and every evaluated metric on
-    the selection part (`val_` + each key of `evaluation_metrics` that has a mode, plus `val_loss`)."""
-    probe = {"label": np.array([0, 1, 0, 1]), "p_fake": np.array([0.2, 0.7, 0.4, 0.9])}
-    keys = ["loss", *evaluation_metrics(probe, probe)]
+    the selection part (`val_` + each key of `evaluation_metrics` that has a mode, plus `val_loss`); the
+    localization keys need a selection part scored on every frame (`data.eval_clip: full`)."""
+    probe = {"label": np.array([0, 1, 0, 1]), "p_fake": np.array([0.2, 0.7, 0.4, 0.9]),
+             "frame_label": np.array([0, 1, 0, 0])}
+    keys = ["loss", *evaluation_metrics(probe, probe), *LOCALIZATION_MODES]
     return set(TRAIN_METRICS) | {f"val_{k}" for k in keys if k in METRIC_MODES}
 
 
@@ -329,6 +420,7 @@ __all__ = [
     "frame_metrics",
     "metric_mode",
     "reliability_curve",
+    "true_frame_metrics",
     "valid_monitors",
     "video_metrics",
 ]

@@ -14,6 +14,8 @@ loss sees is the `loss.on` setting.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -165,8 +167,11 @@ class SequenceEncoder(nn.Module):
         return torch.cat([fwd, bwd], dim=-1) * valid[..., None]  # (B, T, 2*hidden)
 
 
-def _attend(q: torch.Tensor, kv: torch.Tensor, key_pad: torch.Tensor, block: int) -> torch.Tensor:
-    """A = softmax(Q KVᵀ) KV ⊙ Q over valid keys, `block` query rows at a time when 0 < block < T (same result)."""
+def _attend(q: torch.Tensor, kv: torch.Tensor, key_pad: torch.Tensor, block: int, hook=None) -> torch.Tensor:
+    """A = softmax(Q KVᵀ) KV ⊙ Q over valid keys, `block` query rows at a time when 0 < block < T (same result).
+
+    `hook(first_row, weights)`, when given, sees each block's (B, rows, T) attention weights (for analysis).
+    """
     # q, kv: (B, T, D); key_pad: (B, 1, T) True on padded frames
     T = q.shape[1]
     step = block if 0 < block < T else T  # blocks bound the (step, T) scores held at once
@@ -175,18 +180,22 @@ def _attend(q: torch.Tensor, kv: torch.Tensor, key_pad: torch.Tensor, block: int
     for s in range(0, T, step):
         qs = q[:, s:s + step]  # (B, step, D)
         n = torch.softmax((qs @ kvt).float().masked_fill(key_pad, float("-inf")), dim=-1).to(kv.dtype)  # (B, step, T)
+        if hook is not None:
+            hook(s, n)
         out.append((n @ kv) * qs)  # O = softmax(M) KV, A = O ⊙ Q
     return torch.cat(out, 1)  # (B, T, D)
 
 
-def bimodal_attention(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, block: int = 0) -> torch.Tensor:
+def bimodal_attention(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, block: int = 0,
+                      hooks: tuple = (None, None)) -> torch.Tensor:
     """Parameter-free bi-modal attention (Ghosal et al. 2018) over valid frames, both ways.
 
     With `block` > 0 and T > block the (T, T) scores are computed `block` query rows at a time (same result).
+    `hooks` (x attending to y, y attending to x) are passed to `_attend`.
     """
     # x, y: (B, T, D); mask: (B, T) True on valid frames
     key_pad = ~mask[:, None, :]  # (B, 1, T)
-    return torch.cat([_attend(x, y, key_pad, block), _attend(y, x, key_pad, block)], dim=-1)  # (B, T, 2D)
+    return torch.cat([_attend(x, y, key_pad, block, hooks[0]), _attend(y, x, key_pad, block, hooks[1])], dim=-1)  # (B, T, 2D)
 
 
 def self_attention(x: torch.Tensor, mask: torch.Tensor, block: int = 0) -> torch.Tensor:
@@ -213,6 +222,7 @@ class MMMSBA(nn.Module):
         self.head_drop = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear((n_att + 3) * cfg.dense, 2)
         self.attention_block = ATTENTION_BLOCK
+        self.attention_hook = None  # fn("face->lip", first_row, weights (B, rows, T)): the bi-modal maps (analysis)
 
     def use_fast_kernels(self, enabled: bool = True) -> "MMMSBA":
         """Switch the fast kernels (default) on or off; off gives the reference computation. Same function."""
@@ -233,6 +243,11 @@ class MMMSBA(nn.Module):
         out[mask] = feats
         return out  # (B, T, C)
 
+    def _hooks(self, p: str, q: str) -> tuple:
+        """The attention hook named for each direction of a pair ("p->q": p's frames attend to q's), or none."""
+        h = self.attention_hook
+        return (None, None) if h is None else (partial(h, f"{p}->{q}"), partial(h, f"{q}->{p}"))
+
     def encode_frames(self, face: torch.Tensor, lip: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """CNN features of every valid frame: (B,T,256), (B,T,128)."""
         return self._per_frame(self.face_cnn, face, mask), self._per_frame(self.lip_cnn, lip, mask)
@@ -248,7 +263,8 @@ class MMMSBA(nn.Module):
         a = torch.gather(a_full, 1, idx)  # (B, T, 100): the audio step at each frame's timestamp
         mods = {"face": f, "lip": l, "audio": a}
         if self.cfg.attention == "bi_modal":
-            att = [bimodal_attention(mods[p], mods[q], mask, self.attention_block) for p, q in self.PAIRS]  # 3 x (B, T, 200)
+            att = [bimodal_attention(mods[p], mods[q], mask, self.attention_block, self._hooks(p, q))
+                   for p, q in self.PAIRS]  # 3 x (B, T, 200)
         elif self.cfg.attention == "self":
             att = [self_attention(m, mask, self.attention_block) for m in (f, l, a)]  # 3 x (B, T, 100)
         else:

@@ -1,9 +1,10 @@
-"""The condition grid: notebook 02 once per condition with papermill, then notebooks 01, 03, 04, 05.
+"""The condition grid: notebook 02 once per condition with papermill, then notebooks 01, 03, 04, 06, 05.
 
 Layout of a study (`run_dir`):
     <condition>/                    02_kfold_training.ipynb (executed), its params YAML, metrics.json,
                                     kfold_results.json, fold_k/, figures/
-    01_class_imbalance/ 03_temporal_pfake/ 04_calibration_thresholds/ 05_compare_conditions/
+    01_class_imbalance/ 03_temporal_pfake/ 04_calibration_thresholds/ 06_localization_attribution/
+    05_compare_conditions/
                                     each: the executed notebook, params YAML, metrics.json, figures
     study.json                      what ran, what was skipped, what failed and why
 """
@@ -26,7 +27,8 @@ from workbench.records import write_json
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 PER_CONDITION = "02_kfold_training"
-AFTER = ("01_class_imbalance", "03_temporal_pfake", "04_calibration_thresholds", "05_compare_conditions")
+AFTER = ("01_class_imbalance", "03_temporal_pfake", "04_calibration_thresholds", "06_localization_attribution",
+         "05_compare_conditions")  # 06 before 05: 05's summary carries 06's tables
 
 
 # ------------------------------------------------------------------ conditions and presets
@@ -184,7 +186,7 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
             params = {"output_dir": str(out), "smoke": preset == "smoke"}
             if nb == "01_class_imbalance":
                 params.update(data_dir=str(data_dir), folds=folds or Config.from_dict(load_presets()[preset]).split.kfold)
-            elif nb == "03_temporal_pfake":
+            elif nb in ("03_temporal_pfake", "06_localization_attribution"):
                 params.update(data_dir=str(data_dir), run_dir=str(run_dir), conditions=temporal, device=device)
             else:
                 params.update(run_dir=str(run_dir))

@@ -24,20 +24,34 @@ FAKE (``fake_type``)
                    buzz, flattened pitch and hiss;
     ``both``       face_swap + audio_swap (one donor).
     A fake's strength s = artifact_strength x U(0.4, 1), clipped to [0, 1], scales every artefact.
+Partial fakes (``n_partial`` in the pool, ``n_test_partial`` in the test split; ``fake_type`` partial_audio,
+partial_video or partial_both)
+    A REAL clip with 1-3 manipulated segments (``partial_segments``) of ``partial_seconds`` each, inside the
+    speech and at least 0.2 s apart, in the audio (the segment re-voiced as in audio_swap, crossfaded in
+    over 5 ms inside the segment), the video (lip_sync or face_swap, ``partial_video``, over the segment's
+    frames) or both. Everything outside the segments is sample- and pixel-identical to the clip rendered as
+    REAL from the same seed. Segments start and end on frame boundaries; ``fake_segments`` lists them as
+    [start_s, end_s, modality] (AV-Deepfake1M style), so that a frame is manipulated when its timestamp t
+    has start <= t < end (what ingest writes as the record's ``frame_label``).
+Held-out test clips (split ``test``)
+    ``n_long_real`` REAL and ``n_long_fake`` FAKE (fake types in turn) long-form clips of ``long_duration``,
+    ``n_test_real`` / ``n_test_fake`` short ones and ``n_test_partial`` partial fakes. These clips (and the
+    partial fakes) draw from their own random stream, so a configuration without them plans exactly as before.
 Shortcuts (``shortcut``)
     ``real_longer``: REAL clips are 1.75x longer; ``fake_leading_silence``: FAKE speech starts after
     0.5-1 s of silence (REAL after 0-0.15 s, as always).
 Output
     ``OUT/real/*.mp4``, ``OUT/fake/*.mp4`` and ``OUT/labels.csv`` (written last: the completion marker)
-    with columns path, label, group, fake_type, duration, split, donor, strength, speech_onset; an
-    ingest manifest as it stands. Long-form REAL clips (``n_long_real`` x ``long_duration``) have split
-    ``test`` and are rendered streaming, one frame at a time.
+    with columns path, label, group, fake_type, duration, split, donor, strength, speech_onset, fake_segments
+    (JSON, partial fakes only) and partial_video (their video manipulation); an ingest manifest as it stands.
+    Every clip is rendered streaming, one frame at a time (long-form clips never sit in memory).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
+import math
 import multiprocessing as mp
 import os
 import subprocess
@@ -62,7 +76,14 @@ from workbench.records import write_csv
 
 FAKE_TYPES = ("lip_sync", "face_swap", "audio_swap", "both")
 SHORTCUTS = ("none", "real_longer", "fake_leading_silence")
-LABEL_COLUMNS = ("path", "label", "group", "fake_type", "duration", "split", "donor", "strength", "speech_onset")
+LABEL_COLUMNS = ("path", "label", "group", "fake_type", "duration", "split", "donor", "strength", "speech_onset",
+                 "fake_segments", "partial_video")
+PARTIAL_MODALITIES = ("audio", "video", "both")
+PARTIAL_VIDEO = ("lip_sync", "face_swap")
+SEGMENT_GAP = 0.2  # seconds between two fake segments of a clip, at least
+SEGMENT_FADE = 0.005  # seconds of crossfade into and out of a re-voiced segment (inside the segment)
+NEW_FIELDS = ("n_partial", "partial_segments", "partial_seconds", "partial_modalities", "partial_video",
+              "n_long_fake", "n_test_real", "n_test_fake", "n_test_partial")  # left out of the stamp at defaults
 REAL_LONGER_FACTOR = 1.75
 STAMP = ".synth.json"
 VERSION = 1
@@ -450,12 +471,27 @@ class ClipSpec:
     onset: float  # seconds of leading silence
     split: str
     seed: int
+    segments: tuple[tuple[int, int], ...] = ()  # partial fakes: manipulated frames [k0, k1) of each segment
+    modality: str = ""  # partial fakes: audio | video | both
+    video_method: str = ""  # partial fakes with a video segment: lip_sync | face_swap
+    fake_segments: str = ""  # partial fakes: JSON [[start_s, end_s, modality], ...]
 
     def row(self, identities: list[Identity]) -> list:
         """This clip's labels.csv row."""
         donor = identities[self.donor].name if self.donor >= 0 else ""
         return [self.relpath, self.label, identities[self.identity].name, self.fake_type, f"{self.duration:.4f}",
-                self.split, donor, f"{self.strength:.3f}", f"{self.onset:.3f}"]
+                self.split, donor, f"{self.strength:.3f}", f"{self.onset:.3f}", self.fake_segments, self.video_method]
+
+    def fake_frames(self) -> np.ndarray:
+        """(n_frames,) bool: the frames inside a fake segment (every modality); all False for other clips."""
+        m = np.zeros(self.n_frames, bool)
+        for a, b in self.segments:
+            m[a:b] = True
+        return m
+
+    def video_frames(self) -> np.ndarray:
+        """(n_frames,) bool: the frames whose picture a partial fake manipulates."""
+        return self.fake_frames() if self.modality in ("video", "both") else np.zeros(self.n_frames, bool)
 
 
 @dataclass
@@ -492,7 +528,10 @@ def render_signals(spec: ClipSpec, identities: list[Identity], fps: float, sampl
         audio = vocoder_artefacts(audio, sample_rate, s, voice_rng)
     else:
         audio = synthesize_voice(schedule, ident.f0, ident.formant_scale, ident.breath, voice_rng)
-    audio = audio + np.float32(3e-4) * voice_rng.standard_normal(n).astype(np.float32)  # room noise, -60 dB
+    room = np.float32(3e-4) * voice_rng.standard_normal(n).astype(np.float32)  # room noise, -60 dB
+    audio = audio + room
+    if spec.modality in ("audio", "both"):  # a partial fake's segments re-voiced (their own random stream)
+        audio = _revoice_segments(audio, room, schedule, donor, spec, sample_rate)
     opening = envelope
     if spec.fake_type == "lip_sync":  # the mouth says other words: the least correlated of 3 utterances
         others = [frame_envelope(make_schedule(rng, n, sample_rate, donor.syllable_rate, spec.onset), T)
@@ -500,6 +539,13 @@ def render_signals(spec: ClipSpec, identities: list[Identity], fps: float, sampl
         other = min(others, key=lambda o: abs(_corr(o, envelope)))
         w = np.sqrt(s)
         opening = (1 - w) * envelope + w * other
+    if spec.video_method == "lip_sync" and spec.segments:  # the same, over a partial fake's segments only
+        prng = np.random.default_rng([spec.seed, spec.index, 707])
+        others = [frame_envelope(make_schedule(prng, n, sample_rate, donor.syllable_rate, spec.onset), T)
+                  for _ in range(3)]
+        other = min(others, key=lambda o: abs(_corr(o, envelope)))
+        w = np.sqrt(s)
+        opening = np.where(spec.video_frames(), (1 - w) * envelope + w * other, opening)
     opening = np.clip(opening, 0, 1) ** 0.8
     t = np.arange(T) / fps
     blink = np.zeros(T, bool)
@@ -515,6 +561,22 @@ def render_signals(spec: ClipSpec, identities: list[Identity], fps: float, sampl
                      blink=blink, pose=pose)
 
 
+def _revoice_segments(audio: np.ndarray, room: np.ndarray, schedule: Schedule, donor: Identity, spec: ClipSpec,
+                      sample_rate: int) -> np.ndarray:
+    """The clip's audio with each segment's samples crossfaded (inside the segment) into the donor's voice."""
+    rng = np.random.default_rng([spec.seed, spec.index, 606])
+    swapped = synthesize_voice(schedule, donor.f0, donor.formant_scale, donor.breath, rng, monotone=0.6 * spec.strength)
+    swapped = vocoder_artefacts(swapped, sample_rate, spec.strength, rng) + room
+    bounds = frame_bounds(spec.n_frames, len(audio))
+    fade = max(1, int(round(SEGMENT_FADE * sample_rate)))
+    out = audio.copy()
+    for k0, k1 in spec.segments:
+        a, b = int(bounds[k0]), int(bounds[k1])
+        w = _ramp_window(b - a, fade, fade)
+        out[a:b] = (1 - w) * audio[a:b] + w * swapped[a:b]
+    return out
+
+
 class _FrameRenderer:
     """Draws a clip's frames one at a time (streaming: long clips never sit in memory)."""
 
@@ -525,9 +587,13 @@ class _FrameRenderer:
         s = spec.strength
         rng = np.random.default_rng([spec.seed, spec.index, 505])
         self.flicker = None
-        if spec.fake_type in ("face_swap", "both"):
-            self.ident = swap_face(self.ident, identities[spec.donor], s, rng)
-            x0, y0, n = self.ident.box
+        self.segment = spec.video_frames()  # a partial fake's manipulated frames (none for whole-clip fakes)
+        self.swapped = None  # the donor's face: on every frame of a face swap, on the segments of a partial one
+        if spec.fake_type in ("face_swap", "both") or spec.video_method == "face_swap":
+            self.swapped = swap_face(self.ident, identities[spec.donor], s, rng)
+            if not self.segment.any():
+                self.ident = self.swapped
+            x0, y0, n = self.swapped.box
             self.region = (slice(y0, y0 + n), slice(x0, x0 + n))
             self.mask = _face_mask(n)
             jitter = uniform_filter1d(rng.standard_normal(spec.n_frames), 2)  # fast, frame to frame
@@ -535,15 +601,17 @@ class _FrameRenderer:
 
     def frame(self, k: int) -> np.ndarray:
         """Frame k as RGB uint8."""
-        img = self.ident.image.copy()
-        _draw_mouth(img, self.ident, float(self.sig.opening[k]))
+        seg = bool(self.segment[k])
+        ident = self.swapped if seg and self.spec.video_method == "face_swap" else self.ident
+        img = ident.image.copy()
+        _draw_mouth(img, ident, float(self.sig.opening[k]))
         if self.sig.blink[k]:
-            _draw_blink(img, self.ident)
-        if self.flicker is not None:  # the swapped face brightens and darkens from frame to frame
+            _draw_blink(img, ident)
+        if self.flicker is not None and ident is self.swapped:  # the swapped face brightens and darkens
             face = img[self.region].astype(np.float32)
             img[self.region] = np.clip(face * (1 + self.flicker[k] * self.mask) + 0.5, 0, 255).astype(np.uint8)
-        if self.spec.fake_type == "lip_sync":
-            _lip_sync_blur(img, self.ident, self.spec.strength)
+        if self.spec.fake_type == "lip_sync" or (seg and self.spec.video_method == "lip_sync"):
+            _lip_sync_blur(img, ident, self.spec.strength)
         dx, dy, deg = self.sig.pose[k]
         centre, _, _ = self.ident.mouth
         M = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(deg), 1.0)
@@ -616,6 +684,54 @@ def _check(sc: SynthConfig) -> None:
         raise ValueError(f"size must be an even number of pixels >= 96, got {sc.size}")
     if sc.fps <= 0 or sc.artifact_strength < 0:
         raise ValueError("fps must be > 0 and artifact_strength >= 0")
+    counts = {k: getattr(sc, k) for k in ("n_partial", "n_long_fake", "n_test_real", "n_test_fake", "n_test_partial")}
+    if min(counts.values()) < 0:
+        raise ValueError(f"clip counts must be >= 0, got {counts}")
+    if (sc.n_long_fake or sc.n_test_fake) and not sc.fake_types:
+        raise ValueError("n_long_fake and n_test_fake need at least one of fake_types")
+    if sc.n_partial or sc.n_test_partial:
+        lo, hi = (sc.partial_segments + [0, 0])[:2]
+        if len(sc.partial_segments) != 2 or not 1 <= lo <= hi:
+            raise ValueError(f"partial_segments must be [min, max] with 1 <= min <= max, got {sc.partial_segments}")
+        if len(sc.partial_seconds) != 2 or not 0 < sc.partial_seconds[0] <= sc.partial_seconds[1]:
+            raise ValueError(f"partial_seconds must be [min, max] seconds with 0 < min <= max, got {sc.partial_seconds}")
+        bad = [m for m in sc.partial_modalities if m not in PARTIAL_MODALITIES]
+        if bad or not sc.partial_modalities:
+            raise ValueError(f"partial_modalities must be a non-empty subset of {PARTIAL_MODALITIES}, "
+                             f"got {sc.partial_modalities}")
+        bad = [m for m in sc.partial_video if m not in PARTIAL_VIDEO]
+        if bad or (not sc.partial_video and set(sc.partial_modalities) - {"audio"}):
+            raise ValueError(f"partial_video must be a non-empty subset of {PARTIAL_VIDEO}, got {sc.partial_video}")
+
+
+def _seconds(k: int, fps: float) -> float:
+    """Frame k's start time to 6 decimals, never above k / fps: frame k has start <= t, frame k - 1 does not."""
+    return math.floor(k * 1e6 / fps) / 1e6
+
+
+def plan_segments(rng: np.random.Generator, n_frames: int, fps: float, onset: float,
+                  sc: SynthConfig) -> list[tuple[int, int]]:
+    """A partial fake's segments as frame ranges [k0, k1): ``partial_segments`` of ``partial_seconds`` each,
+    after the speech onset, at least SEGMENT_GAP apart (fewer or shorter when the clip is too short)."""
+    first = int(np.ceil(onset * fps))
+    if n_frames - first < 2:
+        first = 0
+    avail = n_frames - first
+    gap = max(1, int(round(SEGMENT_GAP * fps)))
+    n = int(rng.integers(sc.partial_segments[0], sc.partial_segments[1] + 1))
+    lo, hi = (max(1, int(round(x * fps))) for x in sc.partial_seconds)
+    lengths = rng.integers(lo, hi + 1, n)
+    while n > 1 and lengths.sum() + gap * (n - 1) > avail:
+        n, lengths = n - 1, lengths[:-1]
+    lengths[0] = min(lengths[0], max(1, avail // 2))  # a clip shorter than one segment: half of it
+    free = int(avail - lengths.sum() - gap * (n - 1))
+    offsets = np.sort(rng.integers(0, free + 1, n))  # the free frames before each segment, cumulated
+    segments, pos = [], first
+    for k in range(n):
+        start = pos + int(offsets[k] - (offsets[k - 1] if k else 0))
+        segments.append((start, start + int(lengths[k])))
+        pos = start + int(lengths[k]) + gap
+    return segments
 
 
 def plan(sc: SynthConfig) -> list[ClipSpec]:
@@ -653,13 +769,59 @@ def plan(sc: SynthConfig) -> list[ClipSpec]:
     for j, (ident, fake_type) in enumerate(zip(fake_ids, types)):
         strength = np.clip(sc.artifact_strength * rng.uniform(0.4, 1.0), 0.0, 1.0)
         add(f"fake/fake_{j:04d}.mp4", 1, ident, str(fake_type), donor_of(ident), strength, duration(1), "train")
+    _plan_more(sc, specs)
     return specs
+
+
+def _plan_more(sc: SynthConfig, specs: list[ClipSpec]) -> None:
+    """The clips added since the first version (test clips of both classes, partial fakes), from their own stream."""
+    rng = np.random.default_rng([sc.seed, 12])
+    n_id = sc.n_identities
+
+    def add(relpath, label, ident, fake_type, split, long=False) -> ClipSpec:
+        d = float(np.clip(rng.normal(sc.duration_mean, sc.duration_std), sc.duration_min, sc.duration_max))
+        d = sc.long_duration if long else d * (REAL_LONGER_FACTOR if sc.shortcut == "real_longer" and label == 0 else 1.0)
+        lead = sc.shortcut == "fake_leading_silence" and label == 1
+        onset = float(rng.uniform(0.5, 1.0) if lead else rng.uniform(0.0, 0.15))
+        donor = int((ident + rng.integers(1, n_id)) % n_id) if label == 1 else -1
+        strength = float(np.clip(sc.artifact_strength * rng.uniform(0.4, 1.0), 0.0, 1.0)) if label == 1 else 0.0
+        n_frames = max(2, int(round(d * sc.fps)))
+        specs.append(ClipSpec(index=len(specs), relpath=relpath, label=label, identity=int(ident), fake_type=fake_type,
+                              donor=donor, strength=round(strength, 3), duration=n_frames / sc.fps,
+                              n_frames=n_frames, onset=onset, split=split, seed=sc.seed))
+        return specs[-1]
+
+    def shares(n: int, values: list[str]) -> list[tuple[int, str]]:  # identities and kinds spread evenly
+        kinds = rng.permutation(np.array([values[j % len(values)] for j in range(n)], dtype=object))
+        return list(zip(rng.permutation(np.arange(n) % n_id).tolist(), [str(k) for k in kinds]))
+
+    def partials(n: int, name: str, split: str) -> None:
+        for j, (ident, modality) in enumerate(shares(n, sc.partial_modalities)):
+            spec = add(name.format(j), 1, ident, f"partial_{modality}", split)
+            spec.modality = modality
+            spec.video_method = str(rng.choice(sc.partial_video)) if modality != "audio" else ""
+            spec.segments = tuple(plan_segments(rng, spec.n_frames, sc.fps, spec.onset, sc))
+            spec.fake_segments = json.dumps([[_seconds(a, sc.fps), _seconds(b, sc.fps), modality]
+                                             for a, b in spec.segments])
+
+    for j in range(sc.n_long_fake):
+        add(f"fake/long_fake_{j:03d}.mp4", 1, rng.integers(n_id), sc.fake_types[j % len(sc.fake_types)], "test", True)
+    for j, (ident, _) in enumerate(shares(sc.n_test_real, ["real"])):
+        add(f"real/test_real_{j:04d}.mp4", 0, ident, "real", "test")
+    for j, (ident, fake_type) in enumerate(shares(sc.n_test_fake, sc.fake_types)):
+        add(f"fake/test_fake_{j:04d}.mp4", 1, ident, fake_type, "test")
+    partials(sc.n_partial, "fake/partial_{:04d}.mp4", "train")
+    partials(sc.n_test_partial, "fake/test_partial_{:04d}.mp4", "test")
 
 
 def _settings(cfg: Config) -> dict:
     """What defines a generated folder (for resuming an interrupted run)."""
     settings = {"version": VERSION, "sample_rate": cfg.audio.sample_rate, **asdict(cfg.synth)}
     settings.pop("workers")
+    default = asdict(SynthConfig())
+    for k in NEW_FIELDS:  # a folder made before these existed stays valid while they are unused
+        if settings[k] == default[k]:
+            settings.pop(k)
     return settings
 
 
@@ -690,7 +852,8 @@ def generate(out_dir: str | Path, cfg: Config | None = None, *, seed: int | None
     planned = {s.relpath for s in specs}
     if stamp.exists() and not same:  # a different set lived here: drop its videos
         for p in [*out.glob("real/*.mp4"), *out.glob("fake/*.mp4")]:
-            if p.name.startswith(("real_", "long_", "fake_")) and str(p.relative_to(out)) not in planned:
+            if p.name.startswith(("real_", "long_", "fake_", "test_", "partial_")) \
+                    and str(p.relative_to(out)) not in planned:
                 p.unlink()
     stamp.write_text(json.dumps(settings, indent=1))
     todo = [s for s in specs if not (same and (out / s.relpath).exists())]
@@ -784,6 +947,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--long-duration", type=float, help="seconds of each long-form clip")
     parser.add_argument("--duration-mean", type=float, help="mean seconds of a short clip")
     parser.add_argument("--shortcut", choices=SHORTCUTS, help="inject a shortcut")
+    parser.add_argument("--partial-fakes", type=int, dest="n_partial",
+                        help="partially faked clips in the pool (fake segments in labels.csv)")
+    parser.add_argument("--partial-segments", type=int, nargs=2, metavar=("MIN", "MAX"),
+                        help="fake segments per partial fake")
+    parser.add_argument("--partial-seconds", type=float, nargs=2, metavar=("MIN", "MAX"),
+                        help="seconds of each fake segment")
+    parser.add_argument("--partial-modalities", nargs="+", choices=PARTIAL_MODALITIES,
+                        help="what a partial fake manipulates (shared out evenly)")
+    parser.add_argument("--partial-video", nargs="+", choices=PARTIAL_VIDEO, help="video manipulation of a segment")
+    parser.add_argument("--long-fake", type=int, dest="n_long_fake", help="long-form FAKE test clips")
+    parser.add_argument("--test-real", type=int, dest="n_test_real", help="short REAL test clips")
+    parser.add_argument("--test-fake", type=int, dest="n_test_fake", help="short FAKE test clips")
+    parser.add_argument("--test-partial", type=int, dest="n_test_partial", help="partial-fake test clips")
     parser.add_argument("--strength", type=float, dest="artifact_strength", help="artefact strength scale")
     parser.add_argument("--workers", type=int, help="rendering processes (0 = all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -806,7 +982,8 @@ def main(args: argparse.Namespace) -> int:
     for r in rows:
         counts[r["fake_type"]] = counts.get(r["fake_type"], 0) + 1
     n_real = sum(r["label"] == "0" for r in rows)
-    print(f"{len(rows)} videos ({n_real} REAL, {len(rows) - n_real} FAKE; "
+    n_test = sum(r["split"] == "test" for r in rows)
+    print(f"{len(rows)} videos ({n_real} REAL, {len(rows) - n_real} FAKE, {n_test} of them split=test; "
           f"{', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}) "
           f"in {time.perf_counter() - t0:.1f} s -> {labels}")
     return 0

@@ -159,6 +159,10 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.writer = None
+        for m in (cfg.train.early_stop_monitor, cfg.train.checkpoint_monitor):
+            if m.startswith("val_loc_") and not (val_ds is not None and val_ds.full):
+                raise ValueError(f"monitor {m!r} is a localization score, computed only when the selection part is "
+                                 f"scored on every frame: set data.eval_clip=full")
 
     # ------------------------------------------------------------------ callbacks (minGPT style)
     def add_callback(self, event: str, fn: Callable) -> None:
@@ -198,7 +202,8 @@ class Trainer:
             batch = to_device(batch, self.device)
             with autocast(self.device, self.dtype):
                 out = self.forward(batch)
-            losses = self.objective(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"])
+            losses = self.objective(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"],
+                                    frame_labels=batch["frame_label"])
             loss = losses["loss"]
             lv = loss.item()  # one host sync per step
             if not math.isfinite(lv):
@@ -236,7 +241,8 @@ class Trainer:
             with autocast(self.device, self.dtype):
                 out = self.forward(batch)
             fl, vl = out["frame_logits"].float(), out["video_logits"].float()
-            total += float(self.objective(fl, vl, batch["label"], batch["mask"])["loss"]) * vl.shape[0]
+            total += float(self.objective(fl, vl, batch["label"], batch["mask"],
+                                          frame_labels=batch["frame_label"])["loss"]) * vl.shape[0]
             n += vl.shape[0]
             if self.cfg.loss.posthoc_tau > 0:
                 fl = posthoc_adjust(fl, self.class_counts, self.cfg.loss.posthoc_tau)
@@ -245,7 +251,8 @@ class Trainer:
             frames += self._frame_tables(ds, batch, torch.softmax(fl, -1)[..., 1].cpu().numpy())
         videos = pd.DataFrame(vids)
         frames_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        metrics = {"loss": total / max(n, 1), **evaluation_metrics(videos, frames_df)}
+        loc = self.cfg.localization if ds.full else None  # localization only on tables of every frame
+        metrics = {"loss": total / max(n, 1), **evaluation_metrics(videos, frames_df, loc)}
         metrics = {f"{prefix}{k}": float(v) for k, v in metrics.items()}
         return EvalResult(metrics, videos, frames_df)
 
