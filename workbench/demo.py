@@ -1,10 +1,12 @@
 """`workbench demo`: the embedded demo dataset, synthetic videos (``synth``) ingested into npz records.
 
 ``build_demo(root)`` writes ``root/videos/`` (mp4 + labels.csv) and ``root/npz/`` (records + index.csv,
-metadata.csv) only when missing, and returns the npz folder. Defaults (``DEMO``): 21 REAL + 39 FAKE short
-clips (the study's 1.89:1 ratio) of 2-4 s (mean 3 s) over 12 identities, the four fake types in equal
-shares, plus 2 long-form REAL clips of 60 s marked split=test (the study's are 180 s:
-``long_duration=180``); artefact strength 1.5; 256 px, 30 fps, dataset seed ``synth.seed``. About two minutes on 2 CPU cores.
+metadata.csv) only when missing, and returns the npz folder. Defaults (``DEMO``), the K-fold pool: 21 REAL +
+39 FAKE short clips (the study's 1.89:1 ratio) of 2-4 s (mean 3 s) over 12 identities: 31 whole-video fakes
+(the four fake types in equal shares) and 8 partial fakes (1-3 manipulated segments of 0.5-1.5 s in audio,
+video or both). The held-out test (split=test, never in a fold): 2 long REAL clips and 1 long FAKE of 30 s
+(the study's long REAL ones are 180 s: ``long_duration=180``), and short clips: 1 REAL, 2 FAKE, 2 partial
+fakes. Artefact strength 1.5; 256 px, 30 fps, dataset seed ``synth.seed``. About two minutes on 2 CPU cores.
 ``small=True`` (``SMALL``, for tests): 3 REAL + 4 FAKE clips of ~1.5 s over 4 identities, one 3 s long clip.
 """
 from __future__ import annotations
@@ -21,8 +23,9 @@ import numpy as np
 from workbench import synth
 from workbench.config import Config, add_config_arguments
 
-DEMO = dict(n_real=21, n_fake=39, n_identities=12, duration_mean=3.0, duration_std=0.6, duration_min=2.0,
-            duration_max=4.0, n_long_real=2, long_duration=60.0, artifact_strength=1.5)
+DEMO = dict(n_real=21, n_fake=31, n_partial=8, n_identities=12, duration_mean=3.0, duration_std=0.6, duration_min=2.0,
+            duration_max=4.0, n_long_real=2, n_long_fake=1, long_duration=30.0, n_test_real=1, n_test_fake=2,
+            n_test_partial=2, artifact_strength=1.5)
 SMALL = dict(n_real=3, n_fake=4, n_identities=4, duration_mean=1.5, duration_std=0.2, duration_min=1.2,
              duration_max=2.0, n_long_real=1, long_duration=3.0)
 
@@ -71,6 +74,8 @@ def demo_summary(root: str | Path = "data/demo") -> dict:
         "fake_types": dict(sorted(Counter(r["fake_type"] for r in rows if r["label"] == "1").items())),
         "identities": len({r["group"] for r in rows}),
         "test": sum(r["split"] == "test" for r in rows),
+        "test_real": sum(r["split"] == "test" and r["label"] == "0" for r in rows),
+        "test_fake": sum(r["split"] == "test" and r["label"] == "1" for r in rows),
         "seconds": round(sum(float(r["duration"]) for r in rows), 1),
         "records": 0,
         "face_rate": float("nan"),
@@ -119,8 +124,8 @@ def main(args: argparse.Namespace) -> int:
     s = demo_summary(args.root)
     types = ", ".join(f"{k} {v}" for k, v in s["fake_types"].items())
     print(f"demo dataset: {npz} ({time.perf_counter() - t0:.1f} s)\n"
-          f"  {s['videos']} videos, {s['seconds']} s: {s['real']} REAL ({s['test']} long-form, split=test), "
-          f"{s['fake']} FAKE ({types})\n"
+          f"  {s['videos']} videos, {s['seconds']} s: {s['real']} REAL, {s['fake']} FAKE ({types}); held-out test "
+          f"(split=test): {s['test']} ({s['test_real']} REAL / {s['test_fake']} FAKE)\n"
           f"  {s['identities']} identities; {s['records']} records, "
           f"face found on {100 * s['face_rate']:.1f}% of frames")
     if not args.evidence:

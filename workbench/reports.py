@@ -242,15 +242,31 @@ def write_summary(out_dir: str | Path, paradox: pd.DataFrame, diffs: pd.DataFram
     return out
 
 
-NOTEBOOK_TABLES = (  # (file under the study folder, title in summaries): tables later notebooks carry when present
-    ("06_localization_attribution/localization.csv", "Temporal localization per condition (notebook 06)"),
-    ("06_localization_attribution/attribution.csv", "Which modality drives REAL test videos' P(Fake) (notebook 06)"),
+LOCALIZATION_HEADLINE = ["condition", "scope", "fold", "loc_ap_iou50", "loc_ap_iou75", "loc_ar_at50", "loc_ar_at5",
+                         "loc_score", "true_frame_roc_auc", "true_frame_ap", "true_real_frame_pfake_mean",
+                         "n_segments", "n_proposals", "n_proposals_real"]
+ATTRIBUTION_HEADLINE = ["condition", "video_id", "label", "fake_type", "p_fake", "blames_mean", "blames_donor",
+                        "drive_face_donor", "drive_lip_donor", "drive_audio_donor"]
+# (file under the study folder, title in summaries, columns, rows kept): what later notebooks carry when present
+NOTEBOOK_TABLES = (
+    ("06_localization_attribution/localization.csv", "Temporal localization per condition (notebook 06: every frame; "
+     "test = fold ensemble on the held-out test, oof = each pool video by its own fold model)",
+     LOCALIZATION_HEADLINE, "fold in ['ensemble', 'oof']"),
+    ("06_localization_attribution/attribution.csv", "Which modality drives the held-out test videos' P(Fake) "
+     "(notebook 06: drive = P(Fake) minus P(Fake) with that modality replaced)", ATTRIBUTION_HEADLINE, "label == 0"),
 )
 
 
 def notebook_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Title -> table of every NOTEBOOK_TABLES file that exists in the study folder."""
-    return {title: pd.read_csv(Path(run_dir) / f) for f, title in NOTEBOOK_TABLES if (Path(run_dir) / f).exists()}
+    """Title -> headline of every NOTEBOOK_TABLES file that exists in the study folder (its columns, rows kept)."""
+    out = {}
+    for f, title, cols, rows in NOTEBOOK_TABLES:
+        path = Path(run_dir) / f
+        if path.exists():
+            df = pd.read_csv(path, dtype={"fold": str})
+            df = df.query(rows) if len(df) else df
+            out[title] = df[[c for c in cols if c in df.columns]].reset_index(drop=True)
+    return out
 
 
 def curves_table(run_dir: str | Path, density: str = "full") -> pd.DataFrame:
