@@ -63,6 +63,7 @@ def test_report_has_the_tables_and_every_figure_embedded(study_dir, capsys):
     assert f"report: {page_path}" in capsys.readouterr().out
     page = page_path.read_text()
     assert "The paradox table" in page and "0.881 ± 0.020" in page and "0.976 ± 0.011" in page
+    assert '<td class="text">baseline</td>' in page and '<td class="">5</td>' in page  # names left, numbers right
     assert "Paired differences against the baseline" in page and "min_<wbr>detectable" in page
     for rel, heading, _ in TABLES:
         if not (study_dir / rel).exists() or (study_dir / rel).stat().st_size < 5:

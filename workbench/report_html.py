@@ -125,7 +125,8 @@ def table_html(df: pd.DataFrame, max_rows: int = MAX_ROWS) -> str:
     df = merge_mean_std(df.reset_index(drop=True))
     cut = len(df) - max_rows
     df = df.head(max_rows)
-    textual = [df[c].dtype == object and not df[c].astype(str).str.contains(" ± ").any() for c in df.columns]
+    textual = [not pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               and not df[c].astype(str).str.contains(" ± ").any() for c in df.columns]
     head = "".join(f'<th class="{"text" if t else ""}">{_esc(c).replace("_", "_<wbr>")}</th>'
                    for c, t in zip(df.columns, textual))
     rows = ["<tr>" + "".join(f'<td class="{"text" if t else ""}">{_esc(_cell(v))}</td>' for v, t in zip(r, textual))

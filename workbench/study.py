@@ -27,7 +27,7 @@ from workbench import paths
 from workbench.config import Config
 from workbench.records import write_json
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = paths.project_root() / "notebooks"
 PER_CONDITION = "02_kfold_training"
 _KERNEL_CONFIG = traitlets.config.Config({"KernelManager": {"transport": "ipc"}} if os.name == "posix" else {})
 AFTER = ("01_class_imbalance", "03_temporal_pfake", "04_calibration_thresholds", "05_compare_conditions")
