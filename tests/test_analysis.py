@@ -16,6 +16,7 @@ from scipy.special import expit
 from sklearn.metrics import f1_score, log_loss
 
 from workbench import analysis as A
+from workbench import calibration as C
 from workbench import plots as P
 from workbench.metrics import expected_calibration_error
 
@@ -35,7 +36,7 @@ def _folds(ids: list[str], shift: int = 0) -> list[tuple[list[str], list[str]]]:
 
 
 def make_run(root: Path, name: str, acc: list[float], pfake: list[float], shift: int = 0, seed: int = 0) -> Path:
-    """A run folder with fold metrics val_acc=acc[k], val_real_frame_pfake_mean=pfake[k] and consistent CSVs."""
+    """A run folder with fold metrics outer_acc=acc[k], outer_real_frame_pfake_mean=pfake[k] and consistent CSVs."""
     rng = np.random.default_rng(seed)
     run = root / name
     run.mkdir(parents=True)
@@ -43,13 +44,16 @@ def make_run(root: Path, name: str, acc: list[float], pfake: list[float], shift:
     labels = {v: int(i % 3 != 0) for i, v in enumerate(ids)}  # 4 REAL, 8 FAKE
     folds, vids, frames = [], [], []
     for k, (tr, va) in enumerate(_folds(ids, shift)):
-        metrics = {"val_acc": acc[k], "val_f1": acc[k] - 0.05, "val_roc_auc": 0.9, "val_balanced_acc": acc[k] - 0.1,
-                   "val_real_frame_acc": 1 - pfake[k], "val_real_frame_pfake_mean": pfake[k],
-                   "val_real_frame_above_05": pfake[k] + 0.1}
-        folds.append({"fold": k, "best_epoch": k + 1, "metrics": metrics, "train_ids": tr, "val_ids": va})
+        metrics = {"outer_acc": acc[k], "outer_f1": acc[k] - 0.05, "outer_roc_auc": 0.9,
+                   "outer_balanced_acc": acc[k] - 0.1, "outer_real_frame_acc": 1 - pfake[k],
+                   "outer_real_frame_pfake_mean": pfake[k], "outer_real_frame_above_05": pfake[k] + 0.1}
+        folds.append({"fold": k, "best_epoch": k + 1, "metrics": metrics, "train_ids": tr[1:], "inner_ids": tr[:1],
+                      "outer_ids": va,
+                      "selection_optimism": {"acc": {"protocol": acc[k] + 0.02 * k, "honest": acc[k],
+                                                     "optimism": 0.02 * k, "protocol_epoch": 0}}})
         hist = pd.DataFrame({"epoch": [0, 1, 2], "lr": 1e-3, "train_loss": [0.7, 0.5, 0.4],
-                             "train_acc": [0.6, 0.7, 0.8], "val_loss": [0.7, 0.6, 0.55], "val_acc": [0.6, 0.7, acc[k]],
-                             "val_f1": [0.5, 0.6, 0.7]})
+                             "train_acc": [0.6, 0.7, 0.8], "val_loss": [0.7, 0.6, 0.55], "val_acc": [0.6, 0.7, 0.75],
+                             "outer_acc": [0.6, 0.7, acc[k]], "outer_f1": [0.5, 0.6, 0.7]})
         (run / f"fold_{k}").mkdir()
         hist.to_csv(run / f"fold_{k}" / "history.csv", index=False)
         for v in va:
@@ -63,9 +67,15 @@ def make_run(root: Path, name: str, acc: list[float], pfake: list[float], shift:
                                         "timestamp": np.arange(6) / 2.0, "p_fake": fp,
                                         "face_found": [True] * 5 + [False]}))
     mean = {m: float(np.mean([f["metrics"][m] for f in folds])) for m in folds[0]["metrics"]}
-    std = {m: float(np.std([f["metrics"][m] for f in folds])) for m in folds[0]["metrics"]}
-    (run / "kfold_results.json").write_text(json.dumps({"condition": name, "folds": folds, "mean": mean, "std": std,
-                                                        "best_fold": 0, "config": {"name": name}}))
+    std = {m: float(np.std([f["metrics"][m] for f in folds], ddof=1)) for m in folds[0]["metrics"]}
+    opt = [f["selection_optimism"]["acc"]["optimism"] for f in folds]
+    (run / "kfold_results.json").write_text(json.dumps({
+        "condition": name, "selection": "inner", "folds": folds, "mean": mean, "std": std, "best_fold": 0,
+        "config": {"name": name}, "selection_optimism": {"acc": {"mean": float(np.mean(opt)),
+                                                                 "std": float(np.std(opt, ddof=1))}},
+        "test": {"n_real": 1, "n_fake": 2, "video_ids": ["t0", "t1", "t2"], "folds": [],
+                 "mean": {"test_acc": acc[0]}, "std": {"test_acc": 0.0},
+                 "ensemble": {"test_acc": 2 / 3, "test_roc_auc": 0.5, "test_real_frame_pfake_mean": pfake[0]}}}))
     (run / "config.yaml").write_text(yaml.safe_dump({"name": name, "seed": 0}))
     pd.DataFrame(vids).to_csv(run / "predictions_videos.csv", index=False)
     pd.concat(frames).to_csv(run / "predictions_frames.csv", index=False)
@@ -96,9 +106,9 @@ def test_load_run_and_fold_table(runs: dict[str, A.Run]) -> None:
     assert set(run.history["fold"]) == {0, 1, 2} and len(run.history) == 9
     assert len(run.videos) == 12 and len(run.frames) == 72
     t = A.fold_table(run)
-    assert t.loc["mean", "val_acc"] == pytest.approx(0.85)
-    assert t.loc["std", "val_acc"] == pytest.approx(np.std([0.80, 0.85, 0.90], ddof=1))
-    assert A.fold_table(run, ddof=0).loc["std", "val_acc"] == pytest.approx(run.results["std"]["val_acc"])
+    assert t.loc["mean", "outer_acc"] == pytest.approx(0.85)
+    assert t.loc["std", "outer_acc"] == pytest.approx(np.std([0.80, 0.85, 0.90], ddof=1))
+    assert t.loc["std", "outer_acc"] == pytest.approx(run.results["std"]["outer_acc"])  # one convention: ddof=1
     assert t.loc[2, "best_epoch"] == 3 and list(t.columns[1:5]) == list(A.VIDEO_METRICS)
 
 
@@ -143,7 +153,7 @@ def test_f1_threshold_maximises_f1_on_fit_data() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300)
     p = np.clip(0.3 * y + rng.random(300) * 0.7, 0, 1)
-    thr = A.fit_f1_threshold(y, p)
+    thr = C.fit_f1_threshold(y, p)
     best = f1_score(y, (p > thr).astype(int))
     pred = p[None, :] > np.concatenate([[-1.0], np.unique(p)])[:, None]  # every distinct decision
     tp = (pred & (y == 1)).sum(1)
@@ -154,68 +164,89 @@ def test_f1_threshold_maximises_f1_on_fit_data() -> None:
 
 @pytest.mark.parametrize("method", ["platt", "temperature"])
 def test_scalers_reduce_ece_and_nll(method: str) -> None:
-    df = miscalibrated()
-    y, p = df["label"].to_numpy(), df["p_fake"].to_numpy()
-    cal = A.calibrate_cross_fold(df, None, method).videos["p_fake_cal"].to_numpy()
+    fit, scored = miscalibrated(seed=5), miscalibrated(seed=6)  # fitted on one sample, scored on another
+    y, p = scored["label"].to_numpy(), scored["p_fake"].to_numpy()
+    cal = C.calibrate_per_fold(fit, scored, method).table["p_fake_cal"].to_numpy()
     assert expected_calibration_error(y, cal) < 0.5 * expected_calibration_error(y, p)
     assert log_loss(y, cal) < log_loss(y, p)
 
 
 def test_temperature_recovers_sharpening() -> None:
     df = miscalibrated(n=20000, shift=0.0)
-    ts = A.TemperatureScaler().fit(df["label"], df["p_fake"])
+    ts = C.TemperatureScaler().fit(df["label"], df["p_fake"])
     assert ts.temperature_ == pytest.approx(3.0, rel=0.1)
 
 
-def test_cross_fold_fits_only_on_other_folds() -> None:
-    df = miscalibrated(seed=1)
-    df.loc[df["fold"] == 0, "label"] = 1 - df.loc[df["fold"] == 0, "label"]  # fold 0 is anti-correlated
-    cal = A.calibrate_cross_fold(df, None, "platt")
-    assert cal.fit_folds[0] == [1, 2, 3, 4]
-    others = df[df["fold"] != 0]
-    manual = A.PlattScaler().fit(others["label"], others["p_fake"])
-    assert cal.fitted[0].coef_ == pytest.approx(manual.coef_)
-    f0 = cal.videos["fold"] == 0
-    np.testing.assert_allclose(cal.videos.loc[f0, "p_fake_cal"], manual.transform(df.loc[f0, "p_fake"]))
-    assert cal.fitted[0].coef_ > 0  # fold 0's own (flipped) labels would give a negative slope
-    assert A.PlattScaler().fit(df.loc[f0, "label"], df.loc[f0, "p_fake"]).coef_ < 0
-    for k in range(1, 5):  # fold k's calibrator saw fold 0's flipped labels, so it differs from fold 0's
-        assert cal.fitted[k].coef_ < cal.fitted[0].coef_
+def test_each_fold_is_calibrated_on_its_own_inner_part_only() -> None:
+    inner, scored = miscalibrated(seed=1), miscalibrated(seed=2)
+    inner.loc[inner["fold"] == 0, "label"] = 1 - inner.loc[inner["fold"] == 0, "label"]  # fold 0's inner: flipped
+    cal = C.calibrate_per_fold(inner, scored, "platt")
+    manual = C.PlattScaler().fit(inner.loc[inner["fold"] == 0, "label"], inner.loc[inner["fold"] == 0, "p_fake"])
+    assert cal.fitted[0].coef_ == pytest.approx(manual.coef_) and cal.fitted[0].coef_ < 0
+    assert all(cal.fitted[k].coef_ > 0 for k in range(1, 5))  # the other folds never see fold 0's inner part
+    f0 = cal.table["fold"] == 0
+    np.testing.assert_allclose(cal.table.loc[f0, "p_fake_cal"], manual.transform(scored.loc[f0, "p_fake"]))
+    flipped = scored.assign(label=1 - scored["label"])  # the scored fold's own labels never reach its calibrator
+    again = C.calibrate_per_fold(inner, flipped, "platt")
+    assert all(vars(again.fitted[k]) == vars(cal.fitted[k]) for k in cal.fitted)
+    with pytest.raises(ValueError, match="fold 4 has no inner predictions"):
+        C.calibrate_per_fold(inner[inner["fold"] != 4], scored, "platt")
 
 
-def test_calibration_report_and_frames() -> None:
-    videos = miscalibrated(n=1000, seed=2)
+def test_calibration_report_fits_each_level_on_its_own_predictions() -> None:
+    videos, fit_v = miscalibrated(n=1000, seed=2), miscalibrated(n=1000, seed=3)
     rng = np.random.default_rng(0)
-    frames = videos.loc[videos.index.repeat(3), ["video_id", "label", "fold", "p_fake"]].reset_index(drop=True)
-    frames["p_fake"] = np.clip(frames["p_fake"] + rng.normal(0, 0.05, len(frames)), 0, 1)
-    rep = A.calibration_report(videos, frames)
+
+    def frames_of(v: pd.DataFrame, sharpen: float) -> pd.DataFrame:  # frames more over-confident than videos
+        f = v.loc[v.index.repeat(3), ["video_id", "label", "fold", "p_fake"]].reset_index(drop=True)
+        z = np.log(f["p_fake"] / (1 - f["p_fake"])) * sharpen + rng.normal(0, 0.3, len(f))
+        return f.assign(p_fake=expit(z))
+    frames, fit_f = frames_of(videos, 2.0), frames_of(fit_v, 2.0)
+    rep = C.calibration_report({"video": fit_v, "frame": fit_f}, {"video": videos, "frame": frames})
     assert list(rep.index) == ["uncalibrated", "temperature", "platt", "f1_threshold"]
     assert rep.loc["temperature", "video_ece"] < rep.loc["uncalibrated", "video_ece"]
-    assert rep.loc["platt", "frame_brier"] < rep.loc["uncalibrated", "frame_brier"]
+    assert rep.loc["temperature", "frame_ece"] < 0.5 * rep.loc["uncalibrated", "frame_ece"]
     assert rep.loc["f1_threshold", "video_ece"] == pytest.approx(rep.loc["uncalibrated", "video_ece"])
-    assert rep.loc["f1_threshold", "threshold_mean"] != 0.5
-    assert {"real_frame_pfake_mean", "real_frame_above_thr"} <= set(rep.columns)
+    assert rep.loc["f1_threshold", "video_threshold_mean"] != 0.5
+    # a temperature fitted on video P(Fake) and applied to frames (the old way) calibrates frames worse
+    t_video = C.TemperatureScaler().fit(fit_v["label"], fit_v["p_fake"])
+    wrong = expected_calibration_error(frames["label"], t_video.transform(frames["p_fake"]))
+    assert rep.loc["temperature", "frame_ece"] < wrong
+    assert {"frame_real_pfake_mean", "frame_real_above_thr"} <= set(rep.columns)
 
 
 # ------------------------------------------------------------------ conditions
 def test_paradox_table(runs: dict[str, A.Run]) -> None:
     t = A.paradox_table(list(runs.values()))
     assert list(t.index) == ["baseline", "balanced", "reshuffled"]
-    assert t.loc["balanced", "val_acc_mean"] == pytest.approx(0.97)
-    assert t.loc["balanced", "val_real_frame_pfake_mean_mean"] == pytest.approx(0.75)
-    assert t.loc["baseline", "val_acc_std"] == pytest.approx(0.05)
-    assert t.loc["balanced", "val_real_frame_above_05_mean"] == pytest.approx(0.85)
+    assert t.loc["balanced", "outer_acc_mean"] == pytest.approx(0.97)
+    assert t.loc["balanced", "outer_real_frame_pfake_mean_mean"] == pytest.approx(0.75)
+    assert t.loc["baseline", "outer_acc_std"] == pytest.approx(0.05)
+    assert t.loc["balanced", "outer_real_frame_above_05_mean"] == pytest.approx(0.85)
+    assert t.loc["baseline", "selection"] == "inner"
+    assert t.loc["baseline", "selection_optimism_acc"] == pytest.approx(0.02)  # mean of 0, 0.02, 0.04
+    assert t.loc["baseline", "test_acc"] == pytest.approx(2 / 3)
+    opt = A.selection_optimism_table(runs)
+    row = opt[(opt["condition"] == "baseline") & (opt["metric"] == "acc")].iloc[0]
+    assert row["protocol_mean"] - row["honest_mean"] == pytest.approx(0.02) and row["per_fold"] == [0, 0.02, 0.04]
+    held = A.heldout_test_table(runs).set_index(["condition", "metric"])
+    assert held.loc[("balanced", "acc"), "n_fake"] == 2 and held.loc[("balanced", "acc"), "ensemble"] == pytest.approx(2 / 3)
 
 
 def test_paired_differences(runs: dict[str, A.Run]) -> None:
-    d = A.paired_differences(runs, "baseline", metrics=["val_acc", "val_real_frame_pfake_mean"], n_boot=500)
-    bal = d[(d["condition"] == "balanced") & (d["metric"] == "val_acc")].iloc[0]
+    from scipy import stats
+    d = A.paired_differences(runs, "baseline", metrics=["outer_acc", "outer_real_frame_pfake_mean"])
+    bal = d[(d["condition"] == "balanced") & (d["metric"] == "outer_acc")].iloc[0]
     assert bal["paired"] and bal["pairing"].startswith("paired")
     assert bal["diff_mean"] == pytest.approx(0.12)
     np.testing.assert_allclose(bal["fold_diffs"], [0.15, 0.12, 0.09])
-    assert bal["ci_lo"] <= 0.12 <= bal["ci_hi"] and bal["ci_excludes_0"]
-    rp = d[(d["condition"] == "balanced") & (d["metric"] == "val_real_frame_pfake_mean")].iloc[0]
-    assert rp["diff_mean"] == pytest.approx(0.2) and rp["ci_lo"] == pytest.approx(0.2)
+    # by hand: 12 videos, 3 folds of 4 scored / 7 fitted; s^2 of (0.15, 0.12, 0.09) = 0.0009
+    half = stats.t.ppf(0.975, 2) * np.sqrt((1 / 3 + 4 / 7) * 0.0009)
+    assert bal["half_width"] == pytest.approx(half) and bal["ci_lo"] == pytest.approx(0.12 - half)
+    assert bal["significant"] == (bal["p_value"] < 0.05) and bal["step"] == pytest.approx(1 / 4)
+    rp = d[(d["condition"] == "balanced") & (d["metric"] == "outer_real_frame_pfake_mean")].iloc[0]
+    assert rp["diff_mean"] == pytest.approx(0.2) and rp["half_width"] == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(rp["step"])  # a continuous metric has no step
     resh = d[d["condition"] == "reshuffled"].iloc[0]
     assert not resh["paired"] and "differs" in resh["pairing"]
     assert resh["diff_mean"] == pytest.approx(0.05)
@@ -296,12 +327,12 @@ def _pred(n: int = 120, std: bool = True) -> pd.DataFrame:
 def _figures(runs: dict[str, A.Run]) -> dict[str, Callable[[Path], Figure]]:
     run = runs["baseline"]
     par = A.paradox_table(runs)
-    diffs = A.paired_differences(runs, "baseline", metrics=["val_acc", "val_real_frame_pfake_mean"], n_boot=200)
+    diffs = A.paired_differences(runs, "baseline", metrics=["outer_acc", "outer_real_frame_pfake_mean"])
     frames = np.random.default_rng(0).integers(0, 255, (20, 16, 16, 3), dtype=np.uint8)
     priors = pd.DataFrame({"method": ["none", "weighted", "sampler"], "effective_prior": [0.65, 0.48, 0.5],
                            "data_prior": 0.65})
     return {
-        "training": lambda p: P.training_curves_figure(run.history, "val_f1", path=p),
+        "training": lambda p: P.training_curves_figure(run.history, "outer_f1", path=p, best_epochs={0: 1, 1: 2}),
         "confusion": lambda p: P.confusion_matrices_figure(run.videos, path=p),
         "histogram": lambda p: P.pfake_histogram_figure(run.videos, path=p),
         "video_vs_frame": lambda p: P.video_vs_frame_figure(par, path=p),
@@ -366,10 +397,10 @@ def test_temporal_tables_summary_and_bins() -> None:
                           "path": ["a.csv", "b.csv"]})
     stats, bins = temporal_tables(preds, curves, bin_seconds=4.0)
     ref = [A.temporal_stats(curves[p], bin_seconds=4.0) for p in preds["path"]]
-    assert list(stats.columns[:4]) == ["condition", "video_id", "label", "density"] and "bins" not in stats
+    assert list(stats.columns[:5]) == ["condition", "video_id", "label", "status", "density"] and "bins" not in stats
     assert stats["mean"].tolist() == [r["mean"] for r in ref] and stats.loc[0, "std_mean"] == ref[0]["std_mean"]
     assert len(bins) == sum(len(r["bins"]) for r in ref)
-    full = bins[bins["density"] == "full"].drop(columns=["condition", "video_id", "label", "density"])
+    full = bins[bins["density"] == "full"].drop(columns=["condition", "video_id", "label", "status", "density"])
     pd.testing.assert_frame_equal(full.reset_index(drop=True), ref[0]["bins"])
 
 

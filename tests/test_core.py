@@ -12,6 +12,7 @@ import torch
 from workbench.config import Config
 from workbench.dataset import ClipDataset, collate, sample_indices
 from workbench.kfold import load_dataset, make_folds, run_kfold
+from workbench.splits import inner_split
 from workbench.model import MMMSBA
 from workbench.predict import frame_logits, predict_files
 from workbench.records import BadRecordError, load_record, read_index, scan_folder
@@ -154,14 +155,20 @@ def test_sampling_rules():
     assert len(w) == 10 and set(np.diff(w)) == {3}
 
 
-def test_audio_aligned_by_timestamps(toy):
-    cfg = tiny_cfg(toy, toy)
-    ds = ClipDataset(read_index(toy / "index.csv")[:1], toy, cfg, train=False)
-    item = ds[0]
-    rec = ds.record(0)
-    a0 = int(np.floor(item["timestamps"][0].item() * rec.audio_rate))
-    expected = np.rint(item["timestamps"].numpy() * rec.audio_rate).astype(int)
-    assert np.array_equal(item["audio_idx"].numpy() + a0, np.clip(expected, a0, None))
+def test_audio_event_reaches_the_frame_that_shows_it():
+    """An audio event at 1.30 s in a 3 s clip at 10 fps: MFCC step m is centred at m * 32 ms (hop 512 at 16 kHz), so
+    the step nearest the event is m = 41 (1.312 s; m = 40 is at 1.280 s). The clip's frame at t = 1.3 s must point
+    at it, whatever frames the clip keeps (here every third, from frame 1), and no other kept frame may."""
+    from workbench.dataset import clip_from_record
+    rec = toy_record("click", 0, 30, face=8, lip=4, fps=10.0, rng=np.random.default_rng(0))
+    rec.audio = np.zeros((int(3.0 * rec.audio_rate) + 2, 40), np.float32)
+    rec.audio[41] = 100.0
+    idx = np.arange(1, 30, 3)  # frames 1, 4, ..., 13 (t = 1.3 s), ..., 28
+    item = clip_from_record(rec, idx)
+    k = int(np.flatnonzero(idx == 13)[0])
+    assert item["timestamps"][k].item() == pytest.approx(1.3)
+    heard = item["audio"][item["audio_idx"]][:, 0].numpy()  # the MFCC step each kept frame is aligned to
+    assert heard[k] == 100.0 and np.count_nonzero(heard) == 1
 
 
 def test_padded_batch_equals_alone():
@@ -207,7 +214,8 @@ def test_mc_dropout_is_seeded_and_restores_the_model():
     model = MMMSBA(cfg.model).eval()
     rec = toy_record("v", 0, 40, face=32, lip=16, rng=np.random.default_rng(2))
     plain = predict_record([model], rec)
-    a, b = predict_record([model], rec, mc_samples=4), predict_record([model], rec, mc_samples=4)
+    assert "p_fake_std" not in predict_record([model], rec, mc_samples=4)  # rate 0 (no dropout): no MC samples
+    a, b = predict_record([model], rec, mc_samples=4, mc_p=0.3), predict_record([model], rec, mc_samples=4, mc_p=0.3)
     np.testing.assert_array_equal(a["p_fake"], b["p_fake"])  # same masks for the same seed
     assert (a["p_fake_std"] > 0).all() and "p_fake_std" not in plain
     assert not model.training and {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.3}
@@ -238,11 +246,14 @@ def test_model_smoke(attention, on):
 
 # ------------------------------------------------------------------ training and K-fold
 def test_model_learns_tiny_dataset(toy, tmp_path):
+    """Trained on 22 clips, scored on 10 clips it never saw (a held-out stratified share), not on its training rows."""
+    from sklearn.model_selection import train_test_split
     cfg = tiny_cfg(toy, tmp_path, "train.epochs=8")
     rows = load_dataset(cfg).rows
-    ds = ClipDataset(rows, toy, cfg, train=True)
-    val = ClipDataset(rows, toy, cfg, train=False)
-    tr = Trainer(cfg, ds, val, tmp_path / "fit")
+    fit_rows, unseen = train_test_split(rows, test_size=10, stratify=[r.label for r in rows], random_state=0)
+    assert not {r.video_id for r in fit_rows} & {r.video_id for r in unseen}
+    tr = Trainer(cfg, ClipDataset(fit_rows, toy, cfg, train=True), ClipDataset(unseen, toy, cfg, train=False),
+                 tmp_path / "fit")
     fit = tr.fit()
     h = fit.history
     assert h["train_loss"].iloc[-1] < h["train_loss"].iloc[0] - 0.1
@@ -252,7 +263,8 @@ def test_model_learns_tiny_dataset(toy, tmp_path):
 
 def test_kfold_end_to_end_and_resume(toy, tmp_path):
     out = tmp_path / "run"
-    cfg = tiny_cfg(toy, out, "train.epochs=2", "split.kfold=2", "train.weighted_sampler=true", "loss.weighted=true")
+    cfg = tiny_cfg(toy, out, "train.epochs=2", "split.kfold=2", "train.weighted_sampler=true", "loss.weighted=true",
+                   )
     lines: list[str] = []
     run_kfold(cfg, folds_to_run=[0], log=lines.append)  # "interrupted" after fold 0
     assert (out / "fold_0" / "done.json").exists() and not (out / "fold_1").exists()
@@ -263,32 +275,26 @@ def test_kfold_end_to_end_and_resume(toy, tmp_path):
     assert (out / "fold_0" / "mmms-ba_balanced_best.pth").stat().st_mtime == mtime
     assert res["complete"] and len(res["folds"]) == 2
     saved = json.loads((out / "kfold_results.json").read_text())
-    assert set(saved) >= {"folds", "mean", "std", "best_fold", "config", "test_ids"}
+    assert set(saved) >= {"folds", "mean", "std", "best_fold", "config", "test_ids", "selection_optimism", "test"}
     assert saved["test_ids"] == ["real_032_long"]  # held out of the folds
-    ids = [set(f["val_ids"]) for f in saved["folds"]]
+    ids = [set(f["outer_ids"]) for f in saved["folds"]]
     assert not ids[0] & ids[1] and len(ids[0] | ids[1]) == 32
-    for m in ("val_acc", "val_f1", "val_roc_auc", "val_balanced_acc", "val_mcc", "val_ap", "val_eer",
-              "val_frame_acc", "val_real_frame_acc", "val_real_frame_pfake_mean", "val_real_frame_above_05"):
+    for f in saved["folds"]:  # train, inner and outer parts are disjoint and cover the pool
+        tr, inner, outer = set(f["train_ids"]), set(f["inner_ids"]), set(f["outer_ids"])
+        assert inner and not tr & inner and not (tr | inner) & outer and len(tr | inner | outer) == 32
+    for m in ("outer_acc", "outer_f1", "outer_roc_auc", "outer_balanced_acc", "outer_mcc", "outer_ap", "outer_eer",
+              "outer_frame_acc", "outer_real_frame_acc", "outer_real_frame_pfake_mean", "val_loss", "val_acc"):
         assert m in saved["mean"]
-    assert np.isclose(saved["mean"]["val_acc"], np.mean([f["metrics"]["val_acc"] for f in saved["folds"]]))
+    assert np.isclose(saved["mean"]["outer_acc"], np.mean([f["metrics"]["outer_acc"] for f in saved["folds"]]))
+    assert np.isclose(saved["std"]["outer_acc"], np.std([f["metrics"]["outer_acc"] for f in saved["folds"]], ddof=1))
     import pandas as pd
     frames = pd.read_csv(out / "predictions_frames.csv")
-    assert {"video_id", "label", "fold", "frame", "timestamp", "p_fake", "face_found"} <= set(frames.columns)
+    assert {"video_id", "label", "fold", "frame", "timestamp", "p_fake", "face_found", "frame_label"} <= set(frames.columns)
+    test = pd.read_csv(out / "predictions_test_frames.csv")
+    assert len(test[test["fold"].astype(str) == "ensemble"]) == 120  # every frame of the long test clip
     # a changed configuration in the same folder is refused, not silently mixed
     with pytest.raises(RuntimeError, match="different configuration"):
         run_kfold(tiny_cfg(toy, out, "train.epochs=3", "split.kfold=2"), log=lines.append)
-
-
-def test_interrupted_fold_resumes_from_last_epoch(toy, tmp_path):
-    cfg = tiny_cfg(toy, tmp_path, "train.epochs=2")
-    rows = load_dataset(cfg).rows
-    Trainer(cfg, ClipDataset(rows, toy, cfg, train=True), ClipDataset(rows, toy, cfg, train=False), tmp_path / "f").fit()
-    cfg3 = tiny_cfg(toy, tmp_path, "train.epochs=2")
-    tr = Trainer(cfg3, ClipDataset(rows, toy, cfg3, train=True), ClipDataset(rows, toy, cfg3, train=False), tmp_path / "f")
-    seen = []
-    tr.add_callback("on_epoch_end", lambda t, epoch, row, best_epoch: seen.append(epoch))
-    fit = tr.fit()
-    assert seen == [] and len(fit.history) == 2  # nothing redone
 
 
 def test_folds_grouped_and_length(toy):
@@ -297,6 +303,10 @@ def test_folds_grouped_and_length(toy):
     cfg = Config.load(None, ["split.kind=grouped", "split.kfold=4"])
     for tr, va in make_folds(rows, cfg):
         assert not {rows[i].group for i in tr} & {rows[i].group for i in va}
+    for k, (tr, va) in enumerate(make_folds(rows, cfg)):  # the inner part is grouped too
+        fit, inner = inner_split(rows, tr, cfg, k)
+        assert not {rows[i].group for i in fit} & {rows[i].group for i in inner}
+        assert set(fit) | set(inner) == set(tr) and min(np.bincount([rows[i].label for i in inner])) >= 2
     cfg = Config.load(None, ["split.kind=length", "split.kfold=3"])
     folds = make_folds(rows, cfg)
     assert sorted(np.concatenate([va for _, va in folds]).tolist()) == list(range(len(rows)))

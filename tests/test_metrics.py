@@ -112,7 +112,7 @@ def test_frame_metrics_hand_example():
 def test_metric_mode():
     assert metric_mode("val_acc") == "max"
     assert metric_mode("val_loss") == "min"
-    assert metric_mode("train_eer") == "min"
+    assert metric_mode("train_eer") == "min" and metric_mode("outer_acc") == "max" and metric_mode("test_ece") == "min"
     assert metric_mode("val_real_frame_pfake_mean") == "min"
     assert metric_mode("fake_frame_pfake_mean") == "max"
     with pytest.raises(KeyError, match="known"):

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from workbench import study
@@ -16,7 +17,8 @@ NOTEBOOKS = sorted(p.stem for p in study.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb")
 @pytest.fixture(scope="module")
 def smoke_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
-    data = make_toy_dataset(root / "data", n_real=8, n_fake=12, n_test_long=1, long_frames=90, n_groups=6)
+    data = make_toy_dataset(root / "data", n_real=8, n_fake=12, n_test_long=1, n_test_long_fake=1, long_frames=90,
+                            n_groups=6)
     report = study.run_study(data, root / "run", conditions=["baseline", "balanced"], preset="smoke", stream=False)
     return data, root / "run", report
 
@@ -43,8 +45,12 @@ def test_study_runs_every_notebook(smoke_study):
     assert set(report.ran) == {"baseline", "balanced", *study.AFTER}
     for cond in ("baseline", "balanced"):
         m = metrics(run / cond)
-        assert m["condition"] == cond and m["complete"] and m["n_folds"] == 2
-        assert 0.0 <= m["mean"]["val_acc"] <= 1.0 and "val_real_frame_pfake_mean" in m["mean"]
+        assert m["condition"] == cond and m["complete"] and m["n_folds"] == 2 and m["selection"] == "inner"
+        oof = pd.read_csv(run / cond / "predictions_videos.csv")
+        assert sorted(oof["video_id"]) == sorted(f"{'real' if i < 8 else 'fake'}_{i:03d}" for i in range(20))
+        acc = oof.assign(ok=(oof["p_fake"] > 0.5).astype(int) == oof["label"]).groupby("fold")["ok"].mean()
+        assert m["mean"]["outer_acc"] == pytest.approx(acc.mean())  # what the notebook reports is what it predicted
+        assert (m["test"]["n_real"], m["test"]["n_fake"]) == (1, 1) and "acc" in m["selection_optimism"]
         assert (run / cond / "02_kfold_training.ipynb").exists()
         assert (run / cond / "figures" / "training_curves.png").stat().st_size > 1000
         params = (run / cond / "02_kfold_training.params.yaml").read_text()
@@ -56,7 +62,7 @@ def test_study_runs_every_notebook(smoke_study):
 def test_class_imbalance_notebook(smoke_study):
     _, run, _ = smoke_study
     m = metrics(run / "01_class_imbalance")
-    assert (m["n_real"], m["n_fake"], m["n_test"]) == (8, 12, 1)
+    assert (m["n_real"], m["n_fake"], m["n_test"]) == (8, 12, 2)
     assert m["identity_overlap_share"]["grouped"] == 0.0  # grouped folds never share identities
     assert m["effective_fake_prior"]["weighted_sampler"] == pytest.approx(0.5)
     assert m["effective_fake_prior"]["baseline"] == pytest.approx(12 / 20)
@@ -66,7 +72,10 @@ def test_class_imbalance_notebook(smoke_study):
 def test_temporal_calibration_and_compare_notebooks(smoke_study):
     _, run, _ = smoke_study
     m3 = metrics(run / "03_temporal_pfake")
-    assert "real_020_long" in m3["videos"]
+    assert {"real_020_long", "fake_021_long"} <= set(m3["videos"])
+    status = {(s["video_id"], s["status"]) for s in m3["stats"]}
+    assert ("real_020_long", "held-out") in status
+    assert any(st.startswith("out-of-fold (fold ") for v, st in status if not v.endswith("_long"))
     densities = {(s["condition"], s["density"]) for s in m3["stats"]}
     assert densities == {(c, d) for c in ("baseline", "balanced") for d in ("full", "train_density")}
     full = [s for s in m3["stats"] if s["density"] == "full" and s["video_id"].endswith("_long")]
@@ -76,7 +85,9 @@ def test_temporal_calibration_and_compare_notebooks(smoke_study):
     assert {r["method"] for r in m4["report"]} >= {"uncalibrated", "temperature", "platt", "f1_threshold"}
     m5 = metrics(run / "05_compare_conditions")
     assert {r["condition"] for r in m5["paradox"]} == {"baseline", "balanced"}
-    assert Path(m5["summary"]).exists() and "REAL-frame" in Path(m5["summary"]).read_text()
+    text = Path(m5["summary"]).read_text()
+    assert "REAL-frame" in text and "Selection optimism" in text and "Held-out test" in text
+    assert "corrected resampled t-test" in text and "half-width" in text
 
 
 @pytest.mark.slow

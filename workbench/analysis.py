@@ -1,10 +1,10 @@
-"""Analysis of K-fold runs: fold tables, aggregation rules, calibration, condition comparison and audits.
+"""Analysis of K-fold runs: fold tables, aggregation rules, condition comparison and audits.
 
 Everything takes DataFrames, arrays or run folders and returns data (the figures live in
-``workbench.plots``). Labels are 0 = REAL, 1 = FAKE; ``p_fake`` is P(Fake) and a sample is
-predicted FAKE when ``p_fake > threshold`` (the convention of ``workbench.metrics``).
-Calibrators are always fitted on validation predictions of *other* folds and applied to
-held-out ones, so no reported number is fitted on the data it is measured on.
+``workbench.plots``, calibration in ``workbench.calibration``). Labels are 0 = REAL, 1 = FAKE;
+``p_fake`` is P(Fake) and a sample is predicted FAKE when ``p_fake > threshold`` (the convention
+of ``workbench.metrics``). Reported fold metrics are the outer (scoring) fold's, `outer_*`, at the
+epoch chosen on the selection part; standard deviations across folds use ddof=1.
 """
 from __future__ import annotations
 
@@ -19,37 +19,22 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.optimize import minimize_scalar
-from scipy.special import expit
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    f1_score,
-    log_loss,
-    precision_recall_curve,
-    roc_auc_score,
-)
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from workbench.metrics import (
-    aggregate_frames,
-    bootstrap_ci,
-    brier,
-    expected_calibration_error,
-    video_metrics,
-)
+from workbench.metrics import aggregate_frames, corrected_ttest, video_metrics
 from workbench.study import condition_dirs
 
 LABEL_NAMES = {0: "REAL", 1: "FAKE"}
-VIDEO_METRICS = ("val_acc", "val_f1", "val_roc_auc", "val_balanced_acc")
-REAL_FRAME_METRICS = ("val_real_frame_acc", "val_real_frame_pfake_mean", "val_real_frame_above_05")
+VIDEO_METRICS = ("outer_acc", "outer_f1", "outer_roc_auc", "outer_balanced_acc")
+REAL_FRAME_METRICS = ("outer_real_frame_acc", "outer_real_frame_pfake_mean", "outer_real_frame_above_05")
+TEST_METRICS = ("test_acc", "test_roc_auc", "test_balanced_acc", "test_real_frame_pfake_mean", "test_real_frame_above_05",
+                "test_fake_frame_pfake_mean")
 SHORTCUT_FEATURES = ("duration", "n_frames", "lead_silence", "trail_silence", "mean_brightness")
-CALIBRATION_METHODS = ("temperature", "platt", "f1_threshold")
-_EPS = 1e-6
 
 
 # ============================================================================ loading a run
@@ -62,13 +47,22 @@ class Run:
     config: dict[str, Any]
     results: dict[str, Any]
     history: pd.DataFrame  # every fold's history.csv with a `fold` column
-    videos: pd.DataFrame  # out-of-fold video predictions
-    frames: pd.DataFrame  # out-of-fold frame predictions
+    videos: pd.DataFrame  # out-of-fold video predictions (outer folds, chosen epochs)
+    frames: pd.DataFrame  # out-of-fold frame predictions (the outer folds' evaluation clips)
+    inner_videos: pd.DataFrame | None = None  # each fold model on its own selection part (for calibration)
+    inner_frames: pd.DataFrame | None = None
+    test_videos: pd.DataFrame | None = None  # held-out test: each fold model and fold = "ensemble"
+    test_frames: pd.DataFrame | None = None
 
     @property
     def folds(self) -> list[dict[str, Any]]:
         """The per-fold entries of kfold_results.json."""
         return list(self.results.get("folds", []))
+
+    @property
+    def selection(self) -> str:
+        """inner (epoch chosen on each fold's inner part) or outer (on the scoring fold: optimistic)."""
+        return str(self.results.get("selection", "outer"))
 
 
 def _need(path: Path) -> Path:
@@ -107,7 +101,19 @@ def load_run(run_dir: str | Path, require_history: bool = True) -> Run:
         histories.append(h)
     history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(columns=["fold", "epoch"])
     name = str(results.get("condition") or config.get("name") or run_dir.name)
-    return Run(name, run_dir, config, results, history, videos, frames)
+    inner = {n: _fold_csvs(run_dir, sorted(set(fold_ids)), f"val_{n}.csv") if results.get("selection") == "inner" else None
+             for n in ("videos", "frames")}
+    test = {n: pd.read_csv(run_dir / f"predictions_test_{n}.csv") if (run_dir / f"predictions_test_{n}.csv").exists()
+            else None for n in ("videos", "frames")}
+    return Run(name, run_dir, config, results, history, videos, frames, inner["videos"], inner["frames"],
+               test["videos"], test["frames"])
+
+
+def _fold_csvs(run_dir: Path, folds: list[int], name: str) -> pd.DataFrame | None:
+    """fold_k/<name> of every fold that has it, with a `fold` column (None when none has)."""
+    parts = [pd.read_csv(run_dir / f"fold_{k}" / name).assign(fold=k) for k in folds
+             if (run_dir / f"fold_{k}" / name).exists()]
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def load_runs(run_dir: str | Path, names: Sequence[str] | None = None) -> dict[str, Run]:
@@ -150,7 +156,7 @@ def fold_table(run: Run, metrics: Sequence[str] | None = None, ddof: int = 1) ->
     if not folds:
         raise ValueError(f"run {run.name!r} has no folds in kfold_results.json")
     if metrics is None:
-        metrics = _metric_order(k for f in folds for k in f.get("metrics", {}) if k.startswith("val_"))
+        metrics = _metric_order(k for f in folds for k in f.get("metrics", {}) if k.startswith("outer_"))
     rows = {}
     for f in folds:
         row = {"best_epoch": f.get("best_epoch", math.nan)}
@@ -190,261 +196,112 @@ def aggregation_table(
     return out
 
 
-# ============================================================================ calibration
-def _logit(p: Any) -> np.ndarray:
-    """log(p / (1 - p)) with p clipped away from 0 and 1."""
-    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
-    return np.log(p) - np.log1p(-p)
-
-
-def _two_classes(y: np.ndarray, who: str) -> None:
-    """Fail clearly when a calibrator is asked to fit on one class."""
-    if np.unique(y).size < 2:
-        raise ValueError(f"{who}: fitting data holds one class only ({np.unique(y).tolist()}); need REAL and FAKE")
-
-
-def fit_f1_threshold(y: Any, p: Any) -> float:
-    """The threshold t maximising F1 of the rule `p > t` on (y, p), from precision_recall_curve."""
-    y = np.ravel(np.asarray(y)).astype(int)
-    p = np.ravel(np.asarray(p, dtype=np.float64))
-    _two_classes(y, "fit_f1_threshold")
-    precision, recall, thresholds = precision_recall_curve(y, p)
-    precision, recall = precision[:-1], recall[:-1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    best = float(thresholds[int(np.argmax(f1))])  # curve predicts FAKE for p >= best
-    below = p[p < best]
-    # the same decisions under the strict rule p > t: a t between `best` and the next lower score
-    return float((best + below.max()) / 2) if below.size else float(max(best - _EPS, 0.0))
-
-
-@dataclass
-class PlattScaler:
-    """Platt scaling: a logistic regression on logit(P(Fake))."""
-
-    C: float = 1e6  # inverse regularisation (large: plain maximum likelihood)
-    coef_: float = field(default=math.nan, init=False)
-    intercept_: float = field(default=math.nan, init=False)
-
-    def fit(self, y: Any, p: Any) -> "PlattScaler":
-        """Fit slope and intercept on labels y and probabilities p."""
-        y = np.ravel(np.asarray(y)).astype(int)
-        _two_classes(y, "PlattScaler.fit")
-        model = LogisticRegression(C=self.C, max_iter=1000).fit(_logit(p)[:, None], y)
-        self.coef_, self.intercept_ = float(model.coef_[0, 0]), float(model.intercept_[0])
-        return self
-
-    def transform(self, p: Any) -> np.ndarray:
-        """Calibrated P(Fake)."""
-        if math.isnan(self.coef_):
-            raise RuntimeError("PlattScaler.transform before fit")
-        return expit(self.coef_ * _logit(p) + self.intercept_)
-
-
-@dataclass
-class TemperatureScaler:
-    """Temperature scaling: P(Fake) = sigmoid(logit / T) with the single T minimising the NLL."""
-
-    bounds: tuple[float, float] = (1e-2, 1e2)
-    temperature_: float = field(default=math.nan, init=False)
-
-    def fit(self, y: Any, p: Any) -> "TemperatureScaler":
-        """Fit T on labels y and probabilities p (bounded search over log T)."""
-        y = np.ravel(np.asarray(y)).astype(np.float64)
-        z = _logit(p)
-
-        def nll(log_t: float) -> float:
-            s = z / math.exp(log_t)
-            return float(np.mean(np.logaddexp(0.0, s) - y * s))
-
-        lo, hi = (math.log(b) for b in self.bounds)
-        self.temperature_ = float(math.exp(minimize_scalar(nll, bounds=(lo, hi), method="bounded").x))
-        return self
-
-    def transform(self, p: Any) -> np.ndarray:
-        """Calibrated P(Fake)."""
-        if math.isnan(self.temperature_):
-            raise RuntimeError("TemperatureScaler.transform before fit")
-        return expit(_logit(p) / self.temperature_)
-
-
-@dataclass
-class F1Threshold:
-    """A decision threshold fitted for F1; probabilities stay as they are."""
-
-    threshold_: float = field(default=math.nan, init=False)
-
-    def fit(self, y: Any, p: Any) -> "F1Threshold":
-        """Fit the threshold with fit_f1_threshold."""
-        self.threshold_ = fit_f1_threshold(y, p)
-        return self
-
-    def transform(self, p: Any) -> np.ndarray:
-        """P(Fake) unchanged."""
-        return np.asarray(p, dtype=np.float64)
-
-
-def make_calibrator(method: str) -> PlattScaler | TemperatureScaler | F1Threshold:
-    """A fresh calibrator: platt | temperature | f1_threshold."""
-    makers = {"platt": PlattScaler, "temperature": TemperatureScaler, "f1_threshold": F1Threshold}
-    if method not in makers:
-        raise ValueError(f"unknown calibration method {method!r}; choose one of {sorted(makers)}")
-    return makers[method]()
-
-
-@dataclass
-class Calibrated:
-    """Cross-fold calibration output: both tables with `p_fake_cal` and `threshold_cal` columns."""
-
-    method: str
-    videos: pd.DataFrame
-    frames: pd.DataFrame | None
-    fitted: dict[int, Any]  # fold -> calibrator fitted on the other folds
-    fit_folds: dict[int, list[int]]  # fold -> folds it was fitted on
-
-
-def calibrate_cross_fold(
-    videos_df: pd.DataFrame,
-    frames_df: pd.DataFrame | None = None,
-    method: str = "temperature",
-    threshold: float = 0.5,
-) -> Calibrated:
-    """For each fold fit on the other folds' out-of-fold videos; apply to this fold's videos and frames."""
-    if "fold" not in videos_df:
-        raise ValueError("calibrate_cross_fold: videos_df needs a `fold` column (out-of-fold predictions)")
-    folds = sorted(int(f) for f in videos_df["fold"].unique())
-    if len(folds) < 2:
-        raise ValueError(f"calibrate_cross_fold: need at least 2 folds to fit on other folds, got {folds}")
-    videos = videos_df.copy()
-    videos["p_fake_cal"] = np.nan
-    videos["threshold_cal"] = float(threshold)
-    frames = None
-    if frames_df is not None:
-        frames = frames_df.copy()
-        if "fold" not in frames:
-            fold_of = videos_df.set_index("video_id")["fold"]
-            frames["fold"] = frames["video_id"].map(fold_of)
-        frames["p_fake_cal"] = np.nan
-        frames["threshold_cal"] = float(threshold)
-    fitted, fit_folds = {}, {}
-    for k in folds:
-        train = videos_df[videos_df["fold"] != k]
-        cal = make_calibrator(method).fit(train["label"].to_numpy(), train["p_fake"].to_numpy())
-        thr = cal.threshold_ if isinstance(cal, F1Threshold) else threshold
-        fitted[k], fit_folds[k] = cal, [f for f in folds if f != k]
-        sel = videos["fold"] == k
-        videos.loc[sel, "p_fake_cal"] = cal.transform(videos.loc[sel, "p_fake"].to_numpy())
-        videos.loc[sel, "threshold_cal"] = thr
-        if frames is not None:
-            fsel = frames["fold"] == k
-            frames.loc[fsel, "p_fake_cal"] = cal.transform(frames.loc[fsel, "p_fake"].to_numpy())
-            frames.loc[fsel, "threshold_cal"] = thr
-    return Calibrated(method, videos, frames, fitted, fit_folds)
-
-
-def _decision_row(y: np.ndarray, p: np.ndarray, thr: Any, prefix: str) -> dict[str, float]:
-    """Accuracy, balanced accuracy and F1 of `p > thr` (thr scalar or per row)."""
-    pred = (p > np.asarray(thr, dtype=np.float64)).astype(int)
-    return {f"{prefix}acc": float(accuracy_score(y, pred)),
-            f"{prefix}balanced_acc": float(balanced_accuracy_score(y, pred)),
-            f"{prefix}f1": float(f1_score(y, pred, zero_division=0))}
-
-
-def _calibration_row(videos: pd.DataFrame, frames: pd.DataFrame | None, col: str, thr: Any, ftr: Any,
-                     n_bins: int) -> dict[str, float]:
-    """ECE, Brier, NLL and decision metrics at video level; ECE, Brier and REAL-frame P(Fake) at frame level."""
-    y, p = videos["label"].to_numpy().astype(int), videos[col].to_numpy(dtype=np.float64)
-    row = {"video_ece": expected_calibration_error(y, p, n_bins), "video_brier": brier(y, p),
-           "video_nll": float(log_loss(y, np.clip(p, _EPS, 1 - _EPS), labels=[0, 1])),
-           **_decision_row(y, p, thr, "video_"), "threshold_mean": float(np.mean(thr))}
-    if frames is not None and len(frames):
-        fy, fp = frames["label"].to_numpy().astype(int), frames[col].to_numpy(dtype=np.float64)
-        real = fy == 0
-        ft = np.broadcast_to(np.asarray(ftr, dtype=np.float64), fp.shape)
-        row.update({"frame_ece": expected_calibration_error(fy, fp, n_bins), "frame_brier": brier(fy, fp),
-                    "real_frame_pfake_mean": float(fp[real].mean()) if real.any() else math.nan,
-                    "real_frame_above_thr": float((fp[real] > ft[real]).mean()) if real.any() else math.nan})
-    return row
-
-
-def calibration_report(
-    videos_df: pd.DataFrame,
-    frames_df: pd.DataFrame | None = None,
-    methods: Sequence[str] = CALIBRATION_METHODS,
-    n_bins: int = 15,
-    threshold: float = 0.5,
-) -> pd.DataFrame:
-    """ECE/Brier at video and frame level and REAL frames' P(Fake), uncalibrated vs each cross-fold method."""
-    rows = {"uncalibrated": _calibration_row(videos_df, frames_df, "p_fake", threshold, threshold, n_bins)}
-    for method in methods:
-        cal = calibrate_cross_fold(videos_df, frames_df, method, threshold)
-        ftr = cal.frames["threshold_cal"].to_numpy() if cal.frames is not None else threshold
-        rows[method] = _calibration_row(cal.videos, cal.frames, "p_fake_cal", cal.videos["threshold_cal"].to_numpy(),
-                                        ftr, n_bins)
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = "method"
-    return out
-
-
 # ============================================================================ comparing conditions
 def _fold_values(run: Run, metric: str) -> np.ndarray:
     """The metric of every fold (NaN where a fold lacks it)."""
-    return np.array([f.get("metrics", {}).get(metric, math.nan) for f in run.folds], dtype=np.float64)
+    return np.array([_num(f.get("metrics", {}).get(metric)) for f in run.folds], dtype=np.float64)
+
+
+def _num(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _mean_std(v: np.ndarray, ddof: int = 1) -> tuple[float, float]:
+    v = v[~np.isnan(v)]
+    return (float(v.mean()) if v.size else math.nan), (float(v.std(ddof=ddof)) if v.size > ddof else math.nan)
 
 
 def paradox_table(
     runs: Any,
     video_cols: Sequence[str] = VIDEO_METRICS,
     frame_cols: Sequence[str] = REAL_FRAME_METRICS,
+    test_cols: Sequence[str] = TEST_METRICS,
     ddof: int = 1,
 ) -> pd.DataFrame:
-    """One row per condition: video-level val metrics beside REAL-frame metrics (`<metric>_mean`, `_std`)."""
+    """One row per condition: outer-fold video metrics beside REAL-frame metrics (`<metric>_mean`, `_std`, ddof=1),
+    how selection was done, the selection optimism of accuracy, and the held-out test (fold ensemble)."""
     rows = {}
     for name, run in _as_runs(runs).items():
-        row: dict[str, float] = {"n_folds": len(run.folds)}
+        row: dict[str, Any] = {"n_folds": len(run.folds), "selection": run.selection}
         for m in (*video_cols, *frame_cols):
-            v = _fold_values(run, m)
-            v = v[~np.isnan(v)]
-            row[f"{m}_mean"] = float(v.mean()) if v.size else math.nan
-            row[f"{m}_std"] = float(v.std(ddof=ddof)) if v.size > ddof else math.nan
+            row[f"{m}_mean"], row[f"{m}_std"] = _mean_std(_fold_values(run, m), ddof)
+        opt = run.results.get("selection_optimism", {}).get("acc") or {}
+        row["selection_optimism_acc"] = _num(opt.get("mean"))
+        ens = (run.results.get("test") or {}).get("ensemble") or {}
+        for m in test_cols:
+            row[m] = _num(ens.get(m))
         rows[name] = row
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "condition"
     return out
 
 
-def _unpaired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int, alpha: float) -> tuple[float, float, float]:
-    """(mean(a) - mean(b), lo, hi) resampling a and b independently."""
-    rng = np.random.default_rng(seed)
-    da = a[rng.integers(0, a.size, size=(n_boot, a.size))].mean(1)
-    db = b[rng.integers(0, b.size, size=(n_boot, b.size))].mean(1)
-    lo, hi = np.quantile(da - db, [alpha / 2, 1 - alpha / 2])
-    return float(a.mean() - b.mean()), float(lo), float(hi)
+def selection_optimism_table(runs: Any) -> pd.DataFrame:
+    """Per condition and metric: what the original protocol prints (max over epochs of the scoring fold's metric),
+    the honest figure (at the epoch chosen on the selection part) and their gap, mean ± std over folds."""
+    rows = []
+    for name, run in _as_runs(runs).items():
+        for m, s in (run.results.get("selection_optimism") or {}).items():
+            per = [f["selection_optimism"][m] for f in run.folds if m in f.get("selection_optimism", {})]
+            rows.append({"condition": name, "metric": m, "selection": run.selection,
+                         "protocol_mean": float(np.mean([p["protocol"] for p in per])),
+                         "honest_mean": float(np.mean([p["honest"] for p in per])),
+                         "optimism_mean": _num(s.get("mean")), "optimism_std": _num(s.get("std")),
+                         "per_fold": [round(p["optimism"], 6) for p in per]})
+    return pd.DataFrame(rows)
+
+
+def heldout_test_table(runs: Any) -> pd.DataFrame:
+    """Per condition and metric: the held-out test clips (no model of the run trained on them), scored by the fold
+    ensemble and by each fold model (mean ± std over folds, ddof=1)."""
+    rows = []
+    for name, run in _as_runs(runs).items():
+        test = run.results.get("test")
+        if not test:
+            continue
+        for m in TEST_METRICS:
+            rows.append({"condition": name, "metric": m.removeprefix("test_"), "n_real": test["n_real"],
+                         "n_fake": test["n_fake"], "ensemble": _num(test["ensemble"].get(m)),
+                         "folds_mean": _num(test["mean"].get(m)), "folds_std": _num(test["std"].get(m))})
+    return pd.DataFrame(rows)
 
 
 def _match_folds(run: Run, base: Run) -> tuple[list[tuple[int, int]], str]:
-    """(condition fold index, baseline fold index) pairs when every fold's val_ids match, and a note."""
+    """(condition fold index, baseline fold index) pairs when every fold's scoring clips match, and a note."""
     def key(f: dict) -> frozenset:
-        return frozenset(map(str, f.get("val_ids") or []))
+        return frozenset(map(str, f.get("outer_ids") or f.get("val_ids") or []))
 
     base_keys = {key(f): i for i, f in enumerate(base.folds)}
     if any(not k for k in base_keys) or any(not key(f) for f in run.folds):
-        return [], "unpaired: val_ids not recorded"
+        return [], "unpaired: fold membership not recorded"
     pairs = [(i, base_keys[key(f)]) for i, f in enumerate(run.folds) if key(f) in base_keys]
     if len(pairs) == len(run.folds) == len(base.folds):
         return pairs, "paired: identical fold membership"
     return [], f"unpaired: fold membership differs ({len(pairs)} of {len(run.folds)} folds match)"
 
 
-def paired_differences(
-    runs: Any,
-    baseline: str,
-    metrics: Sequence[str] = (*VIDEO_METRICS, *REAL_FRAME_METRICS),
-    n_boot: int = 2000,
-    seed: int = 0,
-    alpha: float = 0.05,
-) -> pd.DataFrame:
-    """Per-fold differences (condition - baseline) with a bootstrap CI; paired only when val folds match."""
+def scored_fitted_ratio(run: Run) -> float:
+    """Mean n_scored / n_fitted over folds (Nadeau & Bengio's n_test / n_train; 1/(K-1) for plain K-fold)."""
+    r = [len(f.get("outer_ids") or f.get("val_ids") or []) / max(1, len(f.get("train_ids") or []))
+         for f in run.folds if f.get("train_ids")]
+    k = max(len(run.folds), 2)
+    return float(np.mean(r)) if r else 1.0 / (k - 1)
+
+
+def resolution_step(run: Run, metric: str) -> float:
+    """The smallest change one fold's metric can show: 1 / (clips per outer fold) for a video-level share
+    (accuracy, balanced accuracy counts each class), NaN for continuous metrics (AUC, frame means)."""
+    n = [len(f.get("outer_ids") or f.get("val_ids") or []) for f in run.folds]
+    base = metric.split("_", 1)[1] if metric.startswith(("outer_", "val_", "test_")) else metric
+    return 1.0 / float(np.median(n)) if n and base in ("acc", "recall", "precision") else math.nan
+
+
+def paired_differences(runs: Any, baseline: str, metrics: Sequence[str] = (*VIDEO_METRICS, *REAL_FRAME_METRICS),
+                       alpha: float = 0.05) -> pd.DataFrame:
+    """Per metric, condition - baseline over matching folds: the corrected resampled t-test (Nadeau & Bengio 2003,
+    `metrics.corrected_ttest`), whose false-positive rate holds at K = 5, with its interval, half-width (the
+    smallest difference this comparison could detect) and p-value. Folds that differ in membership are compared
+    unpaired (difference of fold means, the same corrected variance for each, df = 2K - 2)."""
     runs = _as_runs(runs)
     if baseline not in runs:
         raise KeyError(f"baseline {baseline!r} not among the conditions {list(runs)}")
@@ -454,25 +311,36 @@ def paired_differences(
         if name == baseline:
             continue
         pairs, note = _match_folds(run, base)
+        ratio = scored_fitted_ratio(run)
         for m in metrics:
             a, b = _fold_values(run, m), _fold_values(base, m)
-            row = {"condition": name, "baseline": baseline, "metric": m, "paired": bool(pairs), "pairing": note,
-                   "n_folds": len(a), "condition_mean": float(np.nanmean(a)) if a.size else math.nan,
-                   "baseline_mean": float(np.nanmean(b)) if b.size else math.nan}
             if pairs:
                 d = np.array([a[i] - b[j] for i, j in pairs])
-                ok = ~np.isnan(d)
-                stats = bootstrap_ci(d[ok], n_boot=n_boot, seed=seed, alpha=alpha) if ok.any() else (math.nan,) * 3
-                row["fold_diffs"] = d.round(6).tolist()
+                t = corrected_ttest(d, ratio, alpha)
             else:
-                a_, b_ = a[~np.isnan(a)], b[~np.isnan(b)]
-                stats = (_unpaired_bootstrap(a_, b_, n_boot, seed, alpha) if a_.size and b_.size
-                         else (math.nan,) * 3)
-                row["fold_diffs"] = []
-            row["diff_mean"], row["ci_lo"], row["ci_hi"] = stats
-            row["ci_excludes_0"] = bool(stats[1] > 0 or stats[2] < 0)
-            rows.append(row)
+                d = np.array([])
+                t = _unpaired(a, b, ratio, alpha)
+            rows.append({"condition": name, "baseline": baseline, "metric": m, "paired": bool(pairs), "pairing": note,
+                         "n_folds": len(a), "condition_mean": _mean_std(a)[0], "baseline_mean": _mean_std(b)[0],
+                         "diff_mean": t["mean"], "ci_lo": t["lo"], "ci_hi": t["hi"], "half_width": t["half_width"],
+                         "p_value": t["p"], "significant": bool(t["p"] < alpha) if not math.isnan(t["p"]) else False,
+                         "step": resolution_step(run, m), "fold_diffs": d.round(6).tolist(),
+                         "method": "corrected resampled t (Nadeau & Bengio 2003)"})
     return pd.DataFrame(rows)
+
+
+def _unpaired(a: np.ndarray, b: np.ndarray, ratio: float, alpha: float) -> dict[str, float]:
+    """Difference of two fold means, each with the corrected variance (1/K + ratio) s^2; t with n_a + n_b - 2 df."""
+    from scipy import stats
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if a.size < 2 or b.size < 2:
+        return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "half_width": math.nan, "p": math.nan}
+    mean = float(a.mean() - b.mean())
+    se = math.sqrt((1 / a.size + ratio) * a.var(ddof=1) + (1 / b.size + ratio) * b.var(ddof=1))
+    df = a.size + b.size - 2
+    half = float(stats.t.ppf(1 - alpha / 2, df) * se)
+    p = float(2 * stats.t.sf(abs(mean) / se, df)) if se > 0 else (1.0 if mean == 0 else 0.0)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "half_width": half, "p": p}
 
 
 # ============================================================================ shortcut and leakage audit
@@ -654,27 +522,23 @@ def class_balance_table(df: pd.DataFrame, folds: Sequence[Any] | None = None) ->
 
 
 __all__ = [
-    "CALIBRATION_METHODS",
-    "Calibrated",
-    "F1Threshold",
-    "PlattScaler",
     "REAL_FRAME_METRICS",
     "Run",
     "SHORTCUT_FEATURES",
-    "TemperatureScaler",
+    "TEST_METRICS",
     "VIDEO_METRICS",
     "aggregation_table",
-    "calibrate_cross_fold",
-    "calibration_report",
     "class_balance_table",
-    "fit_f1_threshold",
     "fold_table",
+    "heldout_test_table",
     "identity_overlap",
     "load_run",
     "load_runs",
-    "make_calibrator",
     "metadata_shortcut_audit",
     "paired_differences",
     "paradox_table",
+    "resolution_step",
+    "selection_optimism_table",
     "temporal_stats",
+    "scored_fitted_ratio",
 ]

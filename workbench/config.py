@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, Callable, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -99,8 +99,10 @@ class TrainConfig:
     amp: bool = True  # bf16 on CPU where supported, bf16/fp16 on CUDA
     grad_clip: float = 1.0
     patience: int = 5  # early stopping (0 = off)
-    early_stop_monitor: str = "val_acc"
-    checkpoint_monitor: str = "val_acc"
+    # val_* monitors read the selection part (split.selection: the inner split by default); continuous by
+    # default, since accuracy ties are the rule on a few clips. Checked at config time (metrics.valid_monitors).
+    early_stop_monitor: str = "val_loss"
+    checkpoint_monitor: str = "val_loss"
     weighted_sampler: bool = False  # inverse class frequency, with replacement
     device: str = "auto"  # auto | cpu | cuda
     progress: bool = True
@@ -119,6 +121,19 @@ class SplitConfig:
     shuffle: bool = True
     length_bins: int = 3  # video-length bins for kind=length
     merge_test: bool = False  # put clips marked `test` into the folds (the original study did)
+    # inner: early stopping and the best checkpoint are chosen on an inner validation part of each outer
+    # training fold, and the outer fold only scores | outer: chosen on the scoring fold (the original study)
+    selection: str = "inner"
+    inner_size: float = 0.15  # share of the outer training fold held out for selection (stratified / grouped)
+    inner_min_per_class: int = 2  # the inner part holds at least this many clips of each class (else an error)
+
+
+@dataclass
+class EvalConfig:
+    """What is scored after a fold is trained, with the checkpoint chosen on the selection part."""
+
+    test: bool = True  # score every split=test clip with each fold model and the fold ensemble
+    full_frames: bool = True  # per-frame P(Fake) on every frame of the outer-fold and test videos
 
 
 @dataclass
@@ -174,6 +189,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
 
@@ -230,7 +246,7 @@ class Config:
     def fingerprint(self) -> str:
         """Stable JSON of the settings that define a training run (for resume checks)."""
         d = self.to_dict()
-        for k in ("out", "ingest", "synth"):
+        for k in ("out", "ingest", "synth", "eval"):
             d.pop(k, None)
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("progress", "device", "tensorboard")}
         d["data"] = {k: v for k, v in d["data"].items() if k not in ("num_workers", "cache", "root", "skip_bad")}
@@ -274,6 +290,37 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
     return value
 
 
+def _check_monitor(name: str, value: str) -> None:
+    from workbench.metrics import valid_monitors  # lazy: metrics imports scikit-learn
+
+    valid = valid_monitors()
+    if value not in valid:
+        raise ValueError(f"config field {name}={value!r} is not a metric the trainer computes; "
+                         f"valid monitors: {sorted(valid)}")
+
+
+def _check_choice(*choices: str) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"config field {name} must be one of {list(choices)}, got {value!r}")
+    return check
+
+
+def _check_share(name: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"config field {name} must lie strictly between 0 and 1, got {value!r}")
+
+
+# field -> check(name, value), run whenever the field is set (so a bad value fails at config time)
+VALIDATORS: dict[str, Callable[[str, Any], None]] = {
+    "train.early_stop_monitor": _check_monitor,
+    "train.checkpoint_monitor": _check_monitor,
+    "split.selection": _check_choice("inner", "outer"),
+    "split.kind": _check_choice("stratified", "grouped", "length"),
+    "split.inner_size": _check_share,
+}
+
+
 def _update(obj: Any, d: dict[str, Any], prefix: str) -> None:
     hints = get_type_hints(type(obj))
     names = {f.name for f in fields(obj)}
@@ -289,4 +336,7 @@ def _update(obj: Any, d: dict[str, Any], prefix: str) -> None:
                 raise TypeError(f"config section {full!r} expects a mapping, got {value!r}")
             _update(cur, value, prefix=f"{full}.")
         else:
-            setattr(obj, key, _coerce(value, hints[key], full))
+            value = _coerce(value, hints[key], full)
+            if full in VALIDATORS:
+                VALIDATORS[full](full, value)
+            setattr(obj, key, value)

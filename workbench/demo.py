@@ -93,8 +93,8 @@ def learnability(npz: str | Path, out: str | Path = "outputs/demo_evidence", pre
     from workbench.study import condition_config
     cfg = condition_config(str(npz), str(out), "baseline", {}, preset, folds=folds, progress=progress)
     res = run_kfold(cfg, log=lambda line: None)
-    return {"mean_roc_auc": res["mean"]["val_roc_auc"], "std_roc_auc": res["std"]["val_roc_auc"],
-            "mean_acc": res["mean"]["val_acc"], "folds": len(res["folds"]), "out": str(out)}
+    return {"mean_roc_auc": res["mean"]["outer_roc_auc"], "std_roc_auc": res["std"]["outer_roc_auc"],
+            "mean_acc": res["mean"]["outer_acc"], "folds": len(res["folds"]), "out": str(out)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

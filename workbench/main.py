@@ -26,10 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     t0 = time.time()
     npz = build_demo(args.data)
-    print(f"demo data ready in {time.time() - t0:.0f} s: {npz}", flush=True)
+    demo_s = time.time() - t0
+    print(f"demo data ready in {demo_s:.0f} s: {npz}", flush=True)
     report = run_study(npz, args.out, conditions=args.conditions, preset="full" if args.full else "cpu",
                        folds=args.folds, epochs=args.epochs, device=args.device)
-    print_report(report)
+    print_report(report, extra_stages=[{"name": "demo data", "status": "ran", "seconds": demo_s}])
     from workbench.report_html import write_report
     page = write_report(args.out)
     print(f"report: {page} ({page.stat().st_size / 1e6:.1f} MB; open it in a browser, it needs no network)")

@@ -12,6 +12,7 @@ import warnings
 from typing import Any, Sequence
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -28,7 +29,7 @@ from sklearn.metrics import (
 
 AGGREGATION_RULES = ("mean", "majority", "max", "topk_mean", "median")
 
-# "max" where higher is better, "min" where lower is better; names without a val_/train_ prefix.
+# "max" where higher is better, "min" where lower is better; names without a val_/outer_/test_/train_ prefix.
 METRIC_MODES: dict[str, str] = {
     # objective terms
     "loss": "min",
@@ -61,15 +62,21 @@ METRIC_MODES: dict[str, str] = {
 }
 
 
+COUNT_KEYS = ("n_real_frames", "n_fake_frames")  # sizes, not scores: reported, never monitored
+PREFIXES = ("val_", "outer_", "test_", "train_")  # selection part, scoring fold, held-out test, training clips
+TRAIN_METRICS = ("train_loss", "train_acc")  # what a training epoch reports
+
+
 def metric_mode(name: str) -> str:
-    """'max' or 'min' for a metric name, ignoring a 'val_' or 'train_' prefix."""
+    """'max' or 'min' for a metric name, ignoring a val_/outer_/test_/train_ prefix."""
     base = name
-    for prefix in ("val_", "train_"):
+    for prefix in PREFIXES:
         if base.startswith(prefix):
             base = base[len(prefix):]
             break
     if base not in METRIC_MODES:
-        raise KeyError(f"unknown metric {name!r}; known (optionally prefixed val_/train_): {sorted(METRIC_MODES)}")
+        raise KeyError(f"unknown metric {name!r}; known (optionally prefixed {'/'.join(PREFIXES)}): "
+                       f"{sorted(METRIC_MODES)}")
     return METRIC_MODES[base]
 
 
@@ -221,6 +228,60 @@ def brier(y: Any, p: Any) -> float:
     return float(brier_score_loss(y_, p_, pos_label=1))
 
 
+# ---------------------------------------------------------------------------- one evaluation
+def evaluation_metrics(videos: Any, frames: Any) -> dict[str, float]:
+    """Every metric an evaluation reports, from its video table (label, p_fake) and frame table (label, p_fake).
+
+    Video-level scores, ECE and Brier of the video P(Fake), and the frame-level scores. The trainer adds
+    the objective's `loss`; the valid monitors (`valid_monitors`) are built from this function's keys.
+    """
+    y, p = np.asarray(videos["label"]), np.asarray(videos["p_fake"], dtype=np.float64)
+    out = video_metrics(y, p)
+    out["ece"] = expected_calibration_error(y, p)
+    out["brier"] = brier(y, p)
+    out.update(frame_metrics(np.asarray(frames["label"]), np.asarray(frames["p_fake"], dtype=np.float64)))
+    return out
+
+
+def valid_monitors() -> set[str]:
+    """Names early stopping and checkpointing may watch: the training epoch's, and every evaluated metric on
+    the selection part (`val_` + each key of `evaluation_metrics` that has a mode, plus `val_loss`)."""
+    probe = {"label": np.array([0, 1, 0, 1]), "p_fake": np.array([0.2, 0.7, 0.4, 0.9])}
+    keys = ["loss", *evaluation_metrics(probe, probe)]
+    return set(TRAIN_METRICS) | {f"val_{k}" for k in keys if k in METRIC_MODES}
+
+
+# ---------------------------------------------------------------------------- comparing two conditions
+def corrected_ttest(diffs: Sequence[float], test_train_ratio: float, alpha: float = 0.05) -> dict[str, float]:
+    """Corrected resampled t-test (Nadeau & Bengio 2003) of per-fold paired differences; valid at K = 5.
+
+    The folds' training sets overlap, so the per-fold differences are correlated and their naive variance
+    s^2 / K understates the variance of their mean; Nadeau and Bengio replace 1/K by 1/K + n_test/n_train
+    (for K-fold CV n_test/n_train = 1/(K-1)). Returns the mean difference, the two-sided (1 - alpha) interval
+    mean ± t_{K-1} * sqrt((1/K + ratio) s^2), its half-width (the smallest difference this comparison can
+    resolve), the t statistic and the p-value. NaN everywhere for fewer than two folds; a zero variance gives
+    a zero-width interval and p = 1 (mean 0) or 0.
+    """
+    d = np.ravel(np.asarray(diffs, dtype=np.float64))
+    d = d[~np.isnan(d)]
+    k = d.size
+    nan = {"mean": math.nan, "lo": math.nan, "hi": math.nan, "half_width": math.nan, "t": math.nan, "p": math.nan,
+           "n": k}
+    if k < 2:
+        return {**nan, "mean": float(d.mean()) if k else math.nan}
+    if not 0 < alpha < 1 or test_train_ratio < 0:
+        raise ValueError(f"corrected_ttest: need 0 < alpha < 1 and test_train_ratio >= 0, got {alpha}, {test_train_ratio}")
+    mean, var = float(d.mean()), float(d.var(ddof=1))
+    se = math.sqrt((1.0 / k + test_train_ratio) * var)
+    half = float(stats.t.ppf(1 - alpha / 2, k - 1) * se)
+    if se == 0:
+        t, p = (0.0, 1.0) if mean == 0 else (math.copysign(math.inf, mean), 0.0)
+    else:
+        t = mean / se
+        p = float(2 * stats.t.sf(abs(t), k - 1))
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "half_width": half, "t": float(t), "p": p, "n": k}
+
+
 # ---------------------------------------------------------------------------- uncertainty
 def bootstrap_ci(
     values_a: Sequence[float],
@@ -261,10 +322,13 @@ __all__ = [
     "aggregate_frames",
     "bootstrap_ci",
     "brier",
+    "corrected_ttest",
+    "evaluation_metrics",
     "equal_error_rate",
     "expected_calibration_error",
     "frame_metrics",
     "metric_mode",
     "reliability_curve",
+    "valid_monitors",
     "video_metrics",
 ]

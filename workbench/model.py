@@ -55,6 +55,19 @@ def _conv_weights(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Ten
     return conv.weight * scale.view(-1, 1, 1, 1), (bias - bn.running_mean) * scale + bn.bias
 
 
+def conv_fast(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """F.conv2d with `conv`'s geometry; on a 1x1 input a zero-padded 'same' kernel is its centre tap, a matmul.
+
+    The same function (every other tap only ever multiplies padding). It also sidesteps a oneDNN bug (torch 2.13
+    CPU with AVX-512 bf16): the bf16 weight gradient of a stride-2 3x3 conv on a 1x1 input is sometimes NaN.
+    """
+    kh, kw = weight.shape[2:]
+    centre = conv.padding == (kh // 2, kw // 2) and conv.padding_mode == "zeros" and conv.groups == 1
+    if x.shape[2:] == (1, 1) and centre and conv.dilation == (1, 1):
+        return F.linear(x.flatten(1), weight[:, :, kh // 2, kw // 2], bias)[:, :, None, None]  # (N, O, 1, 1)
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 class FrameCNN(nn.Module):
     """conv3x3 s2 -> pool -> conv3x3 s2 -> pool -> conv3x3 s2 -> global pool: one vector per frame."""
 
@@ -99,10 +112,10 @@ class FrameCNN(nn.Module):
             y = F.conv2d(x.permute(0, 3, 1, 2), w, b, conv1.stride, conv1.padding, conv1.dilation, conv1.groups)
         y = torch.relu_(pool1(y if fold else bn1(y)))
         w, b = _conv_weights(conv2, bn2 if fold else None)
-        y = F.conv2d(y, w, b, conv2.stride, conv2.padding, conv2.dilation, conv2.groups)
+        y = conv_fast(y, conv2, w, b)
         y = torch.relu_(pool2(y if fold else bn2(y)))
         w, b = _conv_weights(conv3, bn3 if fold else None)
-        y = F.conv2d(y, w, b, conv3.stride, conv3.padding, conv3.dilation, conv3.groups)
+        y = conv_fast(y, conv3, w, b)
         y = torch.relu_(y if fold else bn3(y))
         return flat(gap(y))  # (N, C)
 

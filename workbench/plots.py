@@ -100,25 +100,34 @@ def _no_data(ax: Axes, text: str) -> None:
 
 
 # ------------------------------------------------------------------ training
-def training_curves_figure(history: pd.DataFrame, metric: str = "val_f1", path: PathLike = None) -> Figure:
-    """Per fold: train/val loss, train/val accuracy and one chosen metric against epoch."""
+CURVE_STYLE = {"train": "-", "val": "--", "outer": ":"}  # training clips, selection part, scoring fold
+
+
+def training_curves_figure(history: pd.DataFrame, metric: str = "outer_f1", path: PathLike = None,
+                           best_epochs: Mapping[int, int] | None = None) -> Figure:
+    """Per fold: loss and accuracy of the training clips, the selection part (val) and the scoring fold (outer),
+    and one chosen metric, against epoch; a marker at each fold's chosen epoch when `best_epochs` is given."""
     fig, axes = _subplots(1, 3, (14, 4))
     hist = history if "fold" in history else history.assign(fold=0)
     folds = sorted(hist["fold"].unique())
     colors = sns.color_palette("tab10", max(len(folds), 1))
-    panels = [("loss", ["train_loss", "val_loss"]), ("accuracy", ["train_acc", "val_acc"]), (metric, [metric])]
+    panels = [("loss", ["train_loss", "val_loss", "outer_loss"]), ("accuracy", ["train_acc", "val_acc", "outer_acc"]),
+              (metric, [metric])]
     for ax, (name, cols) in zip(axes[0], panels):
         for c, k in zip(colors, folds):
             h = hist[hist["fold"] == k].sort_values("epoch")
             for col in cols:
                 if col in h:
-                    ls = "-" if col.startswith("train") or len(cols) == 1 else "--"
-                    ax.plot(h["epoch"], h[col], ls, color=c, marker="o", ms=3,
-                            label=f"fold {k} {col.split('_')[0]}" if len(cols) > 1 else f"fold {k}")
+                    part = col.split("_")[0]
+                    ax.plot(h["epoch"], h[col], CURVE_STYLE.get(part, "-") if len(cols) > 1 else "-", color=c,
+                            marker="o", ms=3, label=f"fold {k} {part}" if len(cols) > 1 else f"fold {k}")
+                    if best_epochs and k in best_epochs and best_epochs[k] in set(h["epoch"]):
+                        y = h.loc[h["epoch"] == best_epochs[k], col].iloc[0]
+                        ax.plot([best_epochs[k]], [y], "*", color=c, ms=11, mec="k", mew=0.5)
         ax.set(title=name, xlabel="epoch")
-    axes[0, 0].legend(fontsize=7, ncol=2)
+    axes[0, 0].legend(fontsize=7, ncol=3)
     axes[0, 2].legend(fontsize=7)
-    fig.suptitle("Training curves (solid: train, dashed: validation)")
+    fig.suptitle("Training curves (solid: training clips, dashed: selection part, dotted: scoring fold; * chosen epoch)")
     return _finish(fig, path)
 
 
@@ -167,7 +176,7 @@ def _grouped_bars(ax: Axes, table: pd.DataFrame, metrics: Sequence[str], err: pd
 
 def video_vs_frame_figure(
     paradox_df: pd.DataFrame,
-    metrics: Sequence[str] = ("val_acc", "val_balanced_acc", "val_real_frame_acc", "val_real_frame_above_05"),
+    metrics: Sequence[str] = ("outer_acc", "outer_balanced_acc", "outer_real_frame_acc", "outer_real_frame_above_05"),
     path: PathLike = None,
 ) -> Figure:
     """Video-level metrics beside REAL-frame metrics per condition (bars: fold mean, whiskers: std)."""
@@ -268,7 +277,7 @@ def effective_prior_figure(prior_df: pd.DataFrame, method_col: str = "method", p
 
 
 # ------------------------------------------------------------------ conditions
-def paradox_scatter_figure(paradox_df: pd.DataFrame, x: str = "val_acc", y: str = "val_real_frame_pfake_mean",
+def paradox_scatter_figure(paradox_df: pd.DataFrame, x: str = "outer_acc", y: str = "outer_real_frame_pfake_mean",
                            threshold: float = 0.5, path: PathLike = None) -> Figure:
     """Each condition at (video-level val metric, REAL-frame mean P(Fake)) with fold-std error bars."""
     fig, axes = _subplots(1, 1, (6.5, 5))
@@ -279,14 +288,15 @@ def paradox_scatter_figure(paradox_df: pd.DataFrame, x: str = "val_acc", y: str 
         ax.annotate(str(name), (row[f"{x}_mean"], row[f"{y}_mean"]), xytext=(6, 6), textcoords="offset points",
                     fontsize=8)
     ax.axhline(threshold, color="grey", ls="--", lw=1)
-    ax.set(xlabel=f"{x} (video level, fold mean)", ylabel=f"{y} (REAL frames)",
+    ax.set(xlabel=f"{x} (video level, outer-fold mean)", ylabel=f"{y} (REAL frames)",
            title="Video accuracy vs REAL-frame P(Fake)")
     ax.legend(fontsize=8)
     return _finish(fig, path)
 
 
 def forest_plot_figure(diff_df: pd.DataFrame, path: PathLike = None) -> Figure:
-    """Condition - baseline differences with bootstrap CIs, one panel per metric (hollow marker: unpaired)."""
+    """Condition - baseline differences with their 95% intervals, one panel per metric (hollow marker: unpaired;
+    red: p < 0.05 under the corrected resampled t-test)."""
     metrics = list(dict.fromkeys(diff_df["metric"]))
     ncols = min(3, max(len(metrics), 1))
     nrows = max(math.ceil(len(metrics) / ncols), 1)
@@ -299,13 +309,14 @@ def forest_plot_figure(diff_df: pd.DataFrame, path: PathLike = None) -> Figure:
         for _, r in d.iterrows():
             yy = conds.index(r["condition"])
             err = [[r["diff_mean"] - r["ci_lo"]], [r["ci_hi"] - r["diff_mean"]]]
-            ax.errorbar(r["diff_mean"], yy, xerr=err, fmt="o", capsize=3, color="#1d3557",
-                        mfc="#1d3557" if r["paired"] else "white")
+            colour = "#e63946" if r.get("significant", False) else "#1d3557"
+            ax.errorbar(r["diff_mean"], yy, xerr=err, fmt="o", capsize=3, color=colour,
+                        mfc=colour if r["paired"] else "white")
         ax.axvline(0, color="grey", ls="--", lw=1)
         ax.set_yticks(range(len(conds)), conds)
         ax.set_title(m, fontsize=9)
     base = diff_df["baseline"].iloc[0] if len(diff_df) else ""
-    fig.suptitle(f"Difference vs {base} (95% bootstrap CI; hollow = unpaired)")
+    fig.suptitle(f"Difference vs {base} (95% CI, corrected resampled t over folds; hollow = unpaired, red = p < 0.05)")
     return _finish(fig, path)
 
 

@@ -76,20 +76,29 @@ def softmax_fake(logits: np.ndarray) -> np.ndarray:
     return e[..., 1] / e.sum(-1)
 
 
+def mc_rate(cfg: Config) -> float:
+    """The MC-dropout rate of a trained model: `model.mc_dropout`, else its training `model.dropout` (0: no MC samples)."""
+    return float(cfg.model.mc_dropout or cfg.model.dropout)
+
+
 def predict_record(models: list[MMMSBA], rec: VideoRecord, *, fps: float | None = None, chunk: int = 256,
                    device: str | torch.device = "cpu", amp: bool = True, mc_samples: int = 0,
-                   mc_p: float = 0.1) -> pd.DataFrame:
-    """frame, timestamp, p_fake, face_found (+ p_fake_std and per-model columns for an ensemble)."""
+                   mc_p: float = 0.0) -> pd.DataFrame:
+    """frame, timestamp, p_fake, face_found, frame_label (+ p_fake_std and per-model columns for an ensemble).
+
+    MC-dropout samples (`mc_samples` per model at rate `mc_p`, see `mc_rate`) are drawn only when mc_p > 0.
+    """
     device = torch.device(device)
     dtype = amp_dtype(device, amp)
     idx = density_indices(rec, fps)
+    mc_samples = mc_samples if mc_p > 0 else 0
     per_model = []
     for m in models:
         logits = frame_logits(m, rec, idx, chunk=chunk, device=device, dtype=dtype, mc_samples=mc_samples, mc_p=mc_p)
         per_model.append(softmax_fake(logits))  # (S, T)
     samples = np.concatenate(per_model)  # (models * S, T)
     df = pd.DataFrame({"frame": idx, "timestamp": rec.timestamps[idx], "p_fake": samples.mean(0),
-                       "face_found": rec.face_found[idx]})
+                       "face_found": rec.face_found[idx], "frame_label": rec.frame_labels()[idx]})
     if samples.shape[0] > 1:
         df["p_fake_std"] = samples.std(0)
     if len(models) > 1:
@@ -136,7 +145,7 @@ def predict_files(checkpoints: list[str | Path], videos: list[str | Path], out_d
             print(f"skipped {v}: {e.reason}", file=sys.stderr)
             continue
         df = predict_record(models, rec, fps=fps, chunk=chunk or cfg.train.chunk_size, device=dev, amp=cfg.train.amp,
-                            mc_samples=mc_samples)
+                            mc_samples=mc_samples, mc_p=mc_rate(cfg))
         df.to_csv(out / f"{rec.video_id}_pfake{suffix}.csv", index=False)
         rows.append(video_summary(df, rec))
     summary = pd.DataFrame(rows)
@@ -151,7 +160,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="outputs/predict", help="folder for the per-frame CSVs")
     p.add_argument("--fps", type=float, help="frame density for inference (default: every frame)")
     p.add_argument("--chunk", type=int, default=None, help="frames per CNN chunk (default: the checkpoint's train.chunk_size)")
-    p.add_argument("--mc-samples", type=int, default=0, help="MC-dropout samples per model (0 = off)")
+    p.add_argument("--mc-samples", type=int, default=0,
+                   help="MC-dropout samples per model (0 = off; the rate is the checkpoint's model.mc_dropout, "
+                        "else its model.dropout)")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-progress", action="store_true")
 

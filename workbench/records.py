@@ -419,11 +419,21 @@ class ScanResult:
     failures: list[tuple[str, str]]  # (file, reason)
 
 
+def check_against(rec: VideoRecord, row: IndexRow | None = None, n_mfcc: int | None = None) -> None:
+    """BadRecordError when a loaded record disagrees with its index row's label or with the MFCC count expected."""
+    if row is not None and rec.label != row.label:
+        raise BadRecordError(rec.path, f"label in the npz ({rec.label}) disagrees with the index ({row.label})")
+    if n_mfcc is not None and rec.audio.shape[1] != n_mfcc:
+        raise BadRecordError(rec.path, f"'audio' has {rec.audio.shape[1]} MFCC coefficients, the config expects {n_mfcc}")
+
+
 def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = False,
-                on_valid: Callable[[IndexRow, VideoRecord], None] | None = None) -> ScanResult:
+                on_valid: Callable[[IndexRow, VideoRecord], None] | None = None,
+                n_mfcc: int | None = None) -> ScanResult:
     """List a dataset folder: its index when present, else every npz indexed on the fly.
 
-    With ``validate`` every file is loaded and checked; all bad files are listed, not just the first.
+    With ``validate`` every file is loaded and checked (against its index row's label, and against
+    ``n_mfcc`` when given); all bad files are listed, not just the first.
     ``on_valid(row, record)`` sees each record that was loaded and passed (e.g. to cache it).
     """
     root = Path(root)
@@ -438,6 +448,7 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
             for r in rows:
                 try:
                     rec = load_record(resolve(root, r.path), warn=False)
+                    check_against(rec, r, n_mfcc)
                 except BadRecordError as e:
                     failures.append((r.path, e.reason))
                     continue
@@ -455,10 +466,12 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
             for p in files:
                 try:
                     rec = load_record(p)
+                    check_against(rec, None, n_mfcc)
                 except BadRecordError as e:
                     failures.append((str(p.relative_to(root)), e.reason))
                     continue
-                rows.append(row_for(rec, str(p.relative_to(root))))
+                rel = p.relative_to(root)
+                rows.append(row_for(rec, str(rel), split=split_of(rel)))
                 if on_valid is not None:
                     on_valid(rows[-1], rec)
         if caught:
@@ -467,6 +480,12 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
     if not rows and not failures:
         raise FileNotFoundError(f"dataset folder {root} lists no videos")
     return ScanResult(rows=rows, failures=failures)
+
+
+def split_of(relpath: Path) -> str:
+    """The split of an unindexed file: `test` under a top-level test/ folder (the original study's train/, val/,
+    test/ layout), else `train` (the K-fold pool, train/ and val/ alike)."""
+    return "test" if len(relpath.parts) > 1 and relpath.parts[0].lower() == "test" else "train"
 
 
 def resolve(root: str | Path, relpath: str) -> Path:

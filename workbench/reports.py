@@ -10,9 +10,9 @@ import pandas as pd
 from workbench import paths
 from workbench.analysis import temporal_stats
 from workbench.config import Config
-from workbench.kfold import make_folds
 from workbench.losses import describe_priors
-from workbench.predict import load_ensemble, predict_record, training_density
+from workbench.predict import load_ensemble, mc_rate, predict_record, training_density
+from workbench.splits import make_folds
 from workbench.records import VideoRecord, load_record, resolve, scan_folder
 from workbench.trainer import resolve_device
 
@@ -64,17 +64,38 @@ def condition_priors(conditions: dict[str, dict], class_counts: list[int]) -> pd
 # ------------------------------------------------------------------ temporal analysis
 def fold_checkpoints(cond_dir: str | Path) -> list[Path]:
     """The best checkpoint of every fold of a condition, in fold order."""
+    return [Path(cond_dir) / f["checkpoint"] for f in _folds(cond_dir)]
+
+
+def _folds(cond_dir: str | Path) -> list[dict]:
     import json
     path = Path(cond_dir) / "kfold_results.json"
     if not path.exists():
         raise paths.missing_study(Path(cond_dir).parent, f"no finished condition {Path(cond_dir).name!r}")
     res = json.loads(path.read_text())
-    return [Path(cond_dir) / f["checkpoint"] for f in sorted(res["folds"], key=lambda f: f["fold"])]
+    return sorted(res["folds"], key=lambda f: f["fold"])
 
 
-def pick_videos(data_dir: str | Path, videos: list[str], n_fake: int = 2, *,
+def models_for(cond_dir: str | Path, video_id: str) -> tuple[list[Path], str]:
+    """The checkpoints that may score a video without having trained on it, and what that makes the score.
+
+    A video no fold trained on (the held-out test) gets the fold ensemble: "held-out". A pool video gets only the
+    model of the fold that scored it: "out-of-fold (fold k)"; the other fold models trained on it.
+    """
+    folds = _folds(cond_dir)
+    trained = [f for f in folds if video_id in set(f.get("train_ids", [])) | set(f.get("inner_ids", []))]
+    if not trained:
+        return [Path(cond_dir) / f["checkpoint"] for f in folds], "held-out"
+    scoring = [f for f in folds if video_id in set(f.get("outer_ids") or f.get("val_ids") or [])]
+    if not scoring:
+        raise KeyError(f"video {video_id!r} was trained on by every fold of {cond_dir}; nothing can score it fairly")
+    f = scoring[0]
+    return [Path(cond_dir) / f["checkpoint"]], f"out-of-fold (fold {f['fold']})"
+
+
+def pick_videos(data_dir: str | Path, videos: list[str], n_fake: int = 1, *,
                 table: pd.DataFrame | None = None) -> list[str]:
-    """The videos to plot: the ones asked for, else the held-out test videos and a few FAKE ones.
+    """The videos to plot: the ones asked for, else every held-out test video and `n_fake` pool FAKE ones.
 
     `table` is dataset_table(data_dir) when the caller already has it (else it is built here).
     """
@@ -89,8 +110,11 @@ def pick_videos(data_dir: str | Path, videos: list[str], n_fake: int = 2, *,
 def temporal_predictions(run_dir: str | Path, conditions: list[str], data_dir: str | Path, videos: list[str], *,
                          out_dir: str | Path, mc_samples: int = 0, device: str = "auto", chunk: int | None = None,
                          table: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Fold-ensemble P(Fake) of each video under each condition, at full and at training frame density.
+    """P(Fake) of each video under each condition, at full and at training frame density, from models that never
+    trained on it (`models_for`: the fold ensemble for held-out videos, the scoring fold's model for pool ones).
 
+    MC-dropout samples (`mc_samples` per model) use the trained model's rate (`predict.mc_rate`); none when the
+    model has no dropout (`mc_p` 0 in the returned rows: the band is then the fold models' spread only).
     Writes `<out_dir>/<condition>/<video>_<density>.csv`; returns one row per (condition, video, density).
     `table` is dataset_table(data_dir) when the caller already has it (else it is built here).
     """
@@ -99,19 +123,22 @@ def temporal_predictions(run_dir: str | Path, conditions: list[str], data_dir: s
     table = (dataset_table(data_dir) if table is None else table).set_index("video_id")
     rows = []
     for cond in conditions:
-        models, cfg = load_ensemble(fold_checkpoints(Path(run_dir) / cond), dev)
-        density = training_density(cfg, read_index_like(table.reset_index().query("split != 'test'")))
+        loaded: dict[tuple, tuple] = {}
         for vid in videos:
             if vid not in table.index:
                 raise KeyError(f"video {vid!r} is not in {data_dir}")
+            ckpts, status = models_for(Path(run_dir) / cond, vid)
+            models, cfg = loaded.setdefault(tuple(ckpts), load_ensemble(ckpts, dev))
+            density = training_density(cfg, read_index_like(table.reset_index().query("split != 'test'")))
             rec = load_for_model(resolve(data_dir, table.loc[vid, "path"]), cfg)
             for name, fps in (("full", None), ("train_density", density)):
-                df = predict_record(models, rec, fps=fps, chunk=chunk or cfg.train.chunk_size, device=dev, amp=cfg.train.amp,
-                                    mc_samples=mc_samples)
+                df = predict_record(models, rec, fps=fps, chunk=chunk or cfg.train.chunk_size, device=dev,
+                                    amp=cfg.train.amp, mc_samples=mc_samples, mc_p=mc_rate(cfg))
                 path = Path(out_dir) / cond / f"{vid}_{name}.csv"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 df.to_csv(path, index=False)
-                rows.append({"condition": cond, "video_id": vid, "label": rec.label, "density": name,
+                rows.append({"condition": cond, "video_id": vid, "label": rec.label, "status": status,
+                             "n_models": len(models), "mc_p": mc_rate(cfg) if mc_samples else 0.0, "density": name,
                              "fps": rec.fps if fps is None else fps, "n_frames": len(df), "path": str(path)})
     return pd.DataFrame(rows)
 
@@ -125,7 +152,8 @@ def temporal_tables(preds: pd.DataFrame, curves: Mapping[str, pd.DataFrame],
     """
     rows, bins = [], []
     for r in preds.itertuples():
-        key = {"condition": r.condition, "video_id": r.video_id, "label": r.label, "density": r.density}
+        key = {"condition": r.condition, "video_id": r.video_id, "label": r.label,
+               "status": getattr(r, "status", ""), "density": r.density}
         s = temporal_stats(curves[r.path], bin_seconds=bin_seconds)
         b = s.pop("bins")
         bins.append(pd.concat([pd.DataFrame(key, index=b.index), b], axis=1))
@@ -150,37 +178,94 @@ def compact_paradox(paradox: pd.DataFrame) -> pd.DataFrame:
     """The paradox table as 'mean ± std' strings, one column per metric (for text summaries)."""
     df = paradox.reset_index()
     out = pd.DataFrame({"condition": df["condition"]})
-    for col in [c for c in df.columns if c.endswith("_mean")]:
+    if "selection" in df:
+        out["selection"] = df["selection"]
+    for col in [c for c in df.columns if c.endswith("_mean") and f"{c[:-5]}_std" in df.columns]:
         m = col[: -len("_mean")]
-        out[m.removeprefix("val_")] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(df[col], df[f"{m}_std"])]
+        out[m.removeprefix("outer_")] = [f"{a:.3f} ± {b:.3f}" for a, b in zip(df[col], df[f"{m}_std"])]
+    if "selection_optimism_acc" in df:
+        out["optimism_acc"] = df["selection_optimism_acc"].map(lambda v: f"{v:+.3f}")
     return out
 
 
+def _block(title: str, df: pd.DataFrame, note: str = "") -> list[str]:
+    return [f"## {title}", ""] + ([note, ""] if note else []) + ["```", df.to_string(index=False), "```", ""]
+
+
+def _selection_note(paradox: pd.DataFrame) -> str:
+    modes = set(paradox.get("selection", pd.Series(["inner"])).astype(str))
+    if modes == {"inner"}:
+        return ("Outer-fold (scoring-fold) metrics at the epoch chosen on each fold's inner part: no reported number "
+                "was used to choose anything. Standard deviations over folds use ddof=1.")
+    return ("Some conditions were selected on the scoring fold (selection = outer, the original study's protocol): "
+            "their numbers are optimistic by construction. Standard deviations over folds use ddof=1.")
+
+
+def resolution_note(diffs: pd.DataFrame) -> str:
+    """What the paired comparisons can resolve: the accuracy step per fold and the median half-width per metric."""
+    parts = []
+    steps = diffs["step"].dropna()
+    if len(steps):
+        parts.append(f"With {1 / steps.median():.0f} scoring clips per fold, one clip moves a fold's accuracy by "
+                     f"{steps.median():.3f}.")
+    hw = diffs.groupby("metric")["half_width"].median().dropna()
+    if len(hw):
+        parts.append("A difference smaller than the interval's half-width cannot be told from fold noise; median "
+                     "half-width per metric: " + ", ".join(f"{m.removeprefix('outer_')} {v:.3f}" for m, v in hw.items()) + ".")
+    return " ".join(parts)
+
+
 def write_summary(out_dir: str | Path, paradox: pd.DataFrame, diffs: pd.DataFrame | None, figures: list[Path],
-                  heldout: pd.DataFrame | None = None) -> Path:
-    """summary.md: the paradox table, the paired differences, the held-out videos' P(Fake) and the figures."""
+                  heldout: pd.DataFrame | None = None, optimism: pd.DataFrame | None = None,
+                  curves: pd.DataFrame | None = None, extra: dict[str, pd.DataFrame] | None = None) -> Path:
+    """summary.md: the paradox table, selection optimism, the held-out test, the paired differences with what they
+    can resolve, per-video P(Fake) curves (notebook 03), any `extra` tables (title -> table) and the figures."""
     out = Path(out_dir) / "summary.md"
-    lines = ["# Study summary", "", "## Video-level validation metrics beside REAL-frame behaviour (mean ± std over folds)",
-             "", "```", compact_paradox(paradox).to_string(index=False), "```", ""]
-    if diffs is not None and len(diffs):
-        cols = [c for c in ("condition", "metric", "diff_mean", "ci_lo", "ci_hi", "paired") if c in diffs.columns]
-        lines += ["## Differences against the baseline (bootstrap 95% CI over folds)", "",
-                  "```", diffs[cols].round(4).to_string(index=False), "```", ""]
+    lines = ["# Study summary", ""]
+    lines += _block("Video-level metrics beside REAL-frame behaviour (mean ± std over outer folds)",
+                    compact_paradox(paradox), _selection_note(paradox))
+    if optimism is not None and len(optimism):
+        cols = ["condition", "metric", "selection", "protocol_mean", "honest_mean", "optimism_mean", "optimism_std"]
+        lines += _block("Selection optimism: the original protocol's figure minus the honest one", optimism[cols].round(4),
+                        "protocol = the scoring fold's metric at the epoch that maximises it (what choosing the best "
+                        "epoch on the reported fold prints); honest = at the epoch chosen on the inner part; same run.")
     if heldout is not None and len(heldout):
-        lines += ["## Per-frame P(Fake) of the held-out videos (notebook 03: full density, fold ensemble)", "",
-                  "```", heldout.round(4).to_string(index=False), "```", ""]
+        lines += _block("Held-out test (clips no model of the run trained on; fold ensemble)", heldout.round(4))
+    if diffs is not None and len(diffs):
+        cols = [c for c in ("condition", "metric", "diff_mean", "ci_lo", "ci_hi", "half_width", "p_value", "paired")
+                if c in diffs.columns]
+        lines += _block("Differences against the baseline (corrected resampled t-test over folds, 95% CI)",
+                        diffs[cols].round(4), resolution_note(diffs))
+    for title, table in (extra or {}).items():
+        if table is not None and len(table):
+            lines += _block(title, table.round(4))
+    if curves is not None and len(curves):
+        lines += _block("Per-frame P(Fake) of chosen videos (notebook 03, full density)", curves.round(4),
+                        "held-out: scored by the fold ensemble, which never trained on it; out-of-fold (fold k): a pool "
+                        "video scored by the one fold model that did not train on it.")
     lines += ["## Figures", ""] + [f"- {f}" for f in figures]
     out.write_text("\n".join(lines) + "\n")
     return out
 
 
-def heldout_table(run_dir: str | Path, density: str = "full") -> pd.DataFrame:
+NOTEBOOK_TABLES = (  # (file under the study folder, title in summaries): tables later notebooks carry when present
+    ("06_localization_attribution/localization.csv", "Temporal localization per condition (notebook 06)"),
+    ("06_localization_attribution/attribution.csv", "Which modality drives REAL test videos' P(Fake) (notebook 06)"),
+)
+
+
+def notebook_tables(run_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Title -> table of every NOTEBOOK_TABLES file that exists in the study folder."""
+    return {title: pd.read_csv(Path(run_dir) / f) for f, title in NOTEBOOK_TABLES if (Path(run_dir) / f).exists()}
+
+
+def curves_table(run_dir: str | Path, density: str = "full") -> pd.DataFrame:
     """Per condition and video, P(Fake) statistics of the videos notebook 03 scored (empty when it has not run)."""
     path = Path(run_dir) / "03_temporal_pfake" / "temporal_stats.csv"
     if not path.exists():
         return pd.DataFrame()
     df = pd.read_csv(path)
     df = df[df["density"] == density]
-    cols = [c for c in ("condition", "video_id", "label", "n_frames", "mean", "min", "max", "share_above",
+    cols = [c for c in ("condition", "video_id", "label", "status", "n_frames", "mean", "min", "max", "share_above",
                         "majority_label") if c in df.columns]
     return df[cols].reset_index(drop=True)

@@ -149,6 +149,7 @@ class StudyReport:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    stages: list[dict] = field(default_factory=list)  # name, status (ran/skipped/failed), seconds, in order
 
     @property
     def summary(self) -> Path:
@@ -186,6 +187,7 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
             if _complete(cdir):
                 print(f"[{i}/{len(names)}] {cond}: complete, skipped", flush=True)
                 report.skipped.append(cond)
+                report.stages.append({"name": cond, "status": "skipped", "seconds": 0.0})
                 continue
             print(f"[{i}/{len(names)}] {cond}: running {PER_CONDITION}", flush=True)
             params = dict(common, output_dir=str(cdir), condition=cond, overrides=grid[cond],
@@ -204,6 +206,7 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
                 params.update(run_dir=str(run_dir))
             if nb != "01_class_imbalance" and not done:
                 report.failed[nb] = "no finished condition to analyse"
+                report.stages.append({"name": nb, "status": "failed", "seconds": 0.0})
                 continue
             print(f"[after] {nb}", flush=True)
             _attempt(report, nb, lambda: execute(nb, out, params, notebook_dir=notebook_dir, stream=stream))
@@ -211,24 +214,39 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
         log.removeHandler(handler)
     report.seconds = time.time() - t0
     write_metrics(run_dir, {"ran": report.ran, "skipped": report.skipped, "failed": report.failed,
-                            "seconds": report.seconds, "preset": preset, "data_dir": str(data_dir)}, name="study.json")
+                            "seconds": report.seconds, "stages": report.stages, "preset": preset,
+                            "data_dir": str(data_dir)}, name="study.json")
     return report
 
 
 def _attempt(report: StudyReport, name: str, fn) -> None:
+    t0 = time.time()
     try:
         fn()
         report.ran.append(name)
+        status = "ran"
     except Exception as e:  # noqa: BLE001 - a failing condition (or a dead kernel) must not stop the grid
         reason = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
         report.failed[name] = reason
+        status = "failed"
         print(f"  FAILED {name}: {reason}", file=sys.stderr, flush=True)
+    report.stages.append({"name": name, "status": status, "seconds": time.time() - t0})
 
 
-def print_report(report: StudyReport) -> None:
-    """The end-of-study lines: failures, then where the summary is."""
+def stage_table(stages: list[dict]) -> str:
+    """The stages of a run, one line each with its status and minutes, and the total."""
+    width = max([len(s["name"]) for s in stages] + [5])
+    lines = [f"{'stage':<{width}}  {'status':<8} {'minutes':>7}"]
+    lines += [f"{s['name']:<{width}}  {s['status']:<8} {s['seconds'] / 60:7.2f}" for s in stages]
+    lines.append(f"{'total':<{width}}  {'':<8} {sum(s['seconds'] for s in stages) / 60:7.2f}")
+    return "\n".join(lines)
+
+
+def print_report(report: StudyReport, extra_stages: list[dict] | None = None) -> None:
+    """The end-of-study lines: the stage table, failures, then where the summary is."""
     print(f"\nstudy finished in {report.seconds / 60:.1f} min: {len(report.ran)} ran, "
           f"{len(report.skipped)} skipped, {len(report.failed)} failed")
+    print(stage_table([*(extra_stages or []), *report.stages]))
     for name, why in report.failed.items():
         print(f"  FAILED {name}: {why}")
     if report.summary.exists():

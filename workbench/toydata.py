@@ -52,15 +52,22 @@ def toy_record(video_id: str, label: int, n_frames: int, *, face: int = 32, lip:
 
 def make_toy_dataset(root: str | Path, *, n_real: int = 12, n_fake: int = 20, frames: tuple[int, int] = (24, 48),
                      face: int = 32, lip: int = 16, n_groups: int = 8, n_test_long: int = 0, long_frames: int = 300,
-                     seed: int = 0, strength: float = 1.0) -> Path:
-    """Write a toy dataset folder (npz + index.csv); returns the folder."""
+                     seed: int = 0, strength: float = 1.0, n_test_long_fake: int = 0,
+                     n_test_short: tuple[int, int] = (0, 0)) -> Path:
+    """Write a toy dataset folder (npz + index.csv); returns the folder.
+
+    The held-out test split (split=test): `n_test_long` long REAL and `n_test_long_fake` long FAKE clips of
+    `long_frames` frames, and `n_test_short` = (REAL, FAKE) clips of pool length.
+    """
     root = Path(root)
     rng = np.random.default_rng(seed)
     rows = []
-    specs = [(0, "train")] * n_real + [(1, "train")] * n_fake + [(0, "test")] * n_test_long
-    for i, (label, split) in enumerate(specs):
-        n = long_frames if split == "test" else int(rng.integers(frames[0], frames[1] + 1))
-        vid = f"{'real' if label == 0 else 'fake'}_{i:03d}" + ("_long" if split == "test" else "")
+    specs = ([(0, "train", False)] * n_real + [(1, "train", False)] * n_fake + [(0, "test", True)] * n_test_long
+             + [(1, "test", True)] * n_test_long_fake + [(0, "test", False)] * n_test_short[0]
+             + [(1, "test", False)] * n_test_short[1])
+    for i, (label, split, long) in enumerate(specs):
+        n = long_frames if long else int(rng.integers(frames[0], frames[1] + 1))
+        vid = f"{'real' if label == 0 else 'fake'}_{i:03d}" + ("_long" if long else "_test" if split == "test" else "")
         rec = toy_record(vid, label, n, face=face, lip=lip, group=f"id{i % n_groups}", rng=rng, strength=strength)
         save_record(root / f"{vid}.npz", rec)
         rows.append(row_for(rec, f"{vid}.npz", split))

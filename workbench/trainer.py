@@ -1,12 +1,16 @@
-"""The training loop: one model, one train/validation split, callbacks on every epoch.
+"""The training loop: one model, one training set, a selection set, callbacks on every epoch.
 
 Adam + cosine schedule, AMP (bf16 on CPUs that support it, bf16/fp16 on CUDA), gradient
 clipping, early stopping on a configurable monitor, the best checkpoint by a configurable
-metric plus the last one (which also makes an interrupted fold resumable).
+metric plus the last one. Metrics of the selection set are `val_*` (early stopping and the best
+checkpoint read only these); a scoring set, when given, is evaluated every epoch as `outer_*`
+and never used for a choice. The last checkpoint holds every RNG state, so an interrupted fit
+resumed from it ends with the same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -22,7 +26,7 @@ from tqdm.auto import tqdm
 from workbench.config import Config
 from workbench.dataset import ClipDataset, collate, to_device
 from workbench.losses import build_objective, make_weighted_sampler, posthoc_adjust
-from workbench.metrics import frame_metrics, metric_mode, video_metrics
+from workbench.metrics import evaluation_metrics, metric_mode
 from workbench.model import MMMSBA, init_seed
 from workbench.records import atomic_write
 
@@ -84,6 +88,21 @@ def load_model(path: str | Path, cfg: Config | None = None, device: str | torch.
     return model.to(device, memory_format=torch.channels_last).eval(), saved
 
 
+def rng_state() -> dict[str, Any]:
+    """Every random state a training epoch draws from: python, numpy, torch CPU and every CUDA device."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what rng_state() saved (CUDA states only where this machine has the same devices)."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def better(value: float, best: float | None, mode: str) -> bool:
     """Strict improvement; NaN never improves, anything beats no value yet."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -114,11 +133,16 @@ class EvalResult:
 
 
 class Trainer:
-    """Fits MMMS-BA on `train_ds`, validates on `val_ds` each epoch, writes everything to `out_dir`."""
+    """Fits MMMS-BA on `train_ds`, selects on `val_ds` each epoch, scores `outer_ds` (never a choice), writes to `out_dir`.
 
-    def __init__(self, cfg: Config, train_ds: ClipDataset, val_ds: ClipDataset | None, out_dir: str | Path):
+    `outer_ds` may be `val_ds` itself (selection on the scoring fold, `split.selection=outer`): it is then
+    evaluated once per epoch and reported under both prefixes.
+    """
+
+    def __init__(self, cfg: Config, train_ds: ClipDataset, val_ds: ClipDataset | None, out_dir: str | Path,
+                 outer_ds: ClipDataset | None = None):
         self.cfg = cfg
-        self.train_ds, self.val_ds = train_ds, val_ds
+        self.train_ds, self.val_ds, self.outer_ds = train_ds, val_ds, outer_ds
         self.out_dir = Path(out_dir)
         self.device = resolve_device(cfg.train.device)
         self.dtype = amp_dtype(self.device, cfg.train.amp)
@@ -217,27 +241,38 @@ class Trainer:
             if self.cfg.loss.posthoc_tau > 0:
                 fl = posthoc_adjust(fl, self.class_counts, self.cfg.loss.posthoc_tau)
                 vl = posthoc_adjust(vl, self.class_counts, self.cfg.loss.posthoc_tau)
-            vp = torch.softmax(vl, -1)[:, 1].cpu().numpy()
-            fp = torch.softmax(fl, -1)[..., 1].cpu().numpy()
-            vl = vl.cpu().numpy()
-            mask = batch["mask"].cpu().numpy()
-            for b, i in enumerate(batch["index"].tolist()):
-                row = ds.rows[i]
-                vids.append(dict(video_id=row.video_id, label=row.label, group=row.group, duration=row.duration,
-                                 n_frames=row.n_frames, split=row.split, p_fake=float(vp[b]),
-                                 logit_real=float(vl[b, 0]), logit_fake=float(vl[b, 1])))
-                m = mask[b]
-                frames.append(pd.DataFrame(dict(
-                    video_id=row.video_id, label=row.label, frame=batch["frame_idx"][b][m].numpy(),
-                    timestamp=batch["timestamps"][b][m].numpy(), p_fake=fp[b][m],
-                    face_found=batch["face_found"][b][m].numpy())))
+            vids += self._video_rows(ds, batch, vl)
+            frames += self._frame_tables(ds, batch, torch.softmax(fl, -1)[..., 1].cpu().numpy())
         videos = pd.DataFrame(vids)
         frames_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        metrics = {"loss": total / max(n, 1)}
-        metrics.update(video_metrics(videos["label"].to_numpy(), videos["p_fake"].to_numpy()))
-        metrics.update(frame_metrics(frames_df["label"].to_numpy(), frames_df["p_fake"].to_numpy()))
+        metrics = {"loss": total / max(n, 1), **evaluation_metrics(videos, frames_df)}
         metrics = {f"{prefix}{k}": float(v) for k, v in metrics.items()}
         return EvalResult(metrics, videos, frames_df)
+
+    @staticmethod
+    def _video_rows(ds: ClipDataset, batch: dict[str, torch.Tensor], vl: torch.Tensor) -> list[dict]:
+        """One row per video of a batch: its index row and the pooled P(Fake) and logits."""
+        vp, vl = torch.softmax(vl, -1)[:, 1].cpu().numpy(), vl.cpu().numpy()
+        rows = []
+        for b, i in enumerate(batch["index"].tolist()):
+            r = ds.rows[i]
+            rows.append(dict(video_id=r.video_id, label=r.label, group=r.group, duration=r.duration,
+                             n_frames=r.n_frames, split=r.split, p_fake=float(vp[b]),
+                             logit_real=float(vl[b, 0]), logit_fake=float(vl[b, 1])))
+        return rows
+
+    @staticmethod
+    def _frame_tables(ds: ClipDataset, batch: dict[str, torch.Tensor], fp: np.ndarray) -> list[pd.DataFrame]:
+        """Per video of a batch, its valid frames: index, time, P(Fake), face found and the true frame label."""
+        mask = batch["mask"].cpu().numpy()
+        out = []
+        for b, i in enumerate(batch["index"].tolist()):
+            r, m = ds.rows[i], mask[b]
+            out.append(pd.DataFrame(dict(
+                video_id=r.video_id, label=r.label, frame=batch["frame_idx"][b][m].numpy(),
+                timestamp=batch["timestamps"][b][m].numpy(), p_fake=fp[b][m],
+                face_found=batch["face_found"][b][m].numpy(), frame_label=batch["frame_label"][b][m].cpu().numpy())))
+        return out
 
     # ------------------------------------------------------------------ the loop
     def _state(self, epoch: int, history: list[dict], best: dict, bad_epochs: int) -> dict[str, Any]:
@@ -245,7 +280,45 @@ class Trainer:
                 "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
                 "epoch": epoch, "history": history, "best": best, "bad_epochs": bad_epochs,
                 "metrics": history[-1] if history else {}, "config": self.cfg.to_dict(),
-                "fingerprint": self.cfg.fingerprint()}
+                "fingerprint": self.cfg.fingerprint(), "rng": rng_state()}
+
+    def _resume(self, last_path: Path) -> tuple[list[dict], dict, int, int]:
+        """Model, optimiser, scheduler, scaler and RNG states from the last checkpoint: (history, best, bad, start)."""
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") != self.cfg.fingerprint():
+            raise RuntimeError(f"{last_path} belongs to a different configuration; "
+                               f"use another output folder or delete it to start over")
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if state.get("rng") is not None:
+            set_rng_state(state["rng"])
+        return state["history"], state["best"], state["bad_epochs"], state["epoch"] + 1
+
+    def _epoch(self, epoch: int) -> tuple[dict[str, float], EvalResult | None, EvalResult | None]:
+        """Train one epoch, evaluate the selection set (val_*) and the scoring set (outer_*): (row, val, outer)."""
+        row = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"]}
+        row.update(self.train_epoch(epoch))
+        val = self.evaluate(self.val_ds, "val_") if self.val_ds is not None else None
+        if self.outer_ds is None:
+            outer = None
+        elif self.outer_ds is self.val_ds:
+            outer = EvalResult({f"outer_{k[4:]}": v for k, v in val.metrics.items()}, val.videos, val.frames)
+        else:
+            outer = self.evaluate(self.outer_ds, "outer_")
+        for ev in (val, outer):
+            if ev is not None:
+                row.update(ev.metrics)
+        return row, val, outer
+
+    def _save_predictions(self, val: EvalResult | None, outer: EvalResult | None) -> None:
+        """The chosen epoch's predictions: val_* (selection set) and outer_* (scoring set) CSVs."""
+        for name, ev in (("val", val), ("outer", outer)):
+            if ev is not None:
+                ev.videos.to_csv(self.out_dir / f"{name}_videos.csv", index=False)
+                ev.frames.to_csv(self.out_dir / f"{name}_frames.csv", index=False)
 
     def fit(self) -> FitResult:
         """Train for `train.epochs` (resuming from the last checkpoint when one matches this config)."""
@@ -258,16 +331,7 @@ class Trainer:
         best = {"value": None, "epoch": -1, "metrics": {}, "es_value": None}
         bad_epochs, start = 0, 0
         if last_path.exists():
-            state = torch.load(last_path, map_location="cpu", weights_only=False)
-            if state.get("fingerprint") != cfg.fingerprint():
-                raise RuntimeError(f"{last_path} belongs to a different configuration; "
-                                   f"use another output folder or delete it to start over")
-            self.model.load_state_dict(state["model"])
-            self.opt.load_state_dict(state["optimizer"])
-            self.sched.load_state_dict(state["scheduler"])
-            if self.scaler and state.get("scaler"):
-                self.scaler.load_state_dict(state["scaler"])
-            history, best, bad_epochs, start = state["history"], state["best"], state["bad_epochs"], state["epoch"] + 1
+            history, best, bad_epochs, start = self._resume(last_path)
         if cfg.train.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -277,19 +341,13 @@ class Trainer:
         for epoch in range(start, cfg.train.epochs):
             if cfg.train.patience > 0 and bad_epochs >= cfg.train.patience:
                 break
-            row = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"]}
-            row.update(self.train_epoch(epoch))
-            ev = self.evaluate(self.val_ds) if self.val_ds is not None else None
-            if ev is not None:
-                row.update(ev.metrics)
+            row, val, outer = self._epoch(epoch)
             history.append(row)
             ck = row.get(cfg.train.checkpoint_monitor)
             if better(ck, best["value"], ck_mode):
                 best.update(value=ck, epoch=epoch, metrics=dict(row))
                 save_checkpoint(best_path, self._state(epoch, history, best, bad_epochs))
-                if ev is not None:
-                    ev.videos.to_csv(self.out_dir / "val_videos.csv", index=False)
-                    ev.frames.to_csv(self.out_dir / "val_frames.csv", index=False)
+                self._save_predictions(val, outer)
             es = row.get(cfg.train.early_stop_monitor)
             if better(es, best["es_value"], es_mode):
                 best["es_value"], bad_epochs = es, 0
@@ -310,7 +368,8 @@ class Trainer:
 
 
 def epoch_line(row: dict[str, float], keys: tuple[str, ...] = ("train_loss", "train_acc", "val_loss", "val_acc",
-                                                              "val_roc_auc", "val_real_frame_pfake_mean")) -> str:
+                                                              "outer_acc", "outer_roc_auc",
+                                                              "outer_real_frame_pfake_mean")) -> str:
     """One log line for an epoch."""
     parts = [f"epoch {int(row['epoch']):3d}"] + [f"{k} {row[k]:.4f}" for k in keys if k in row]
     return "  ".join(parts)
