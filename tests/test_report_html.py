@@ -30,7 +30,8 @@ def study_dir(tmp_path) -> Path:
     (run / "05_compare_conditions").mkdir(parents=True)
     json.dump({"ran": ["baseline", "balanced"], "skipped": [], "failed": {"focal": "ValueError: boom"},
                "seconds": 754.0, "preset": "cpu", "data_dir": "data/demo/npz",
-               "stages": {"baseline": {"seconds": 301.5, "folds": 5}, "balanced": {"seconds": 290.0, "folds": 5}}},
+               "stages": [{"name": "baseline", "status": "ran", "seconds": 301.5},
+                          {"name": "balanced", "status": "ran", "seconds": 290.0}]},
               (run / "study.json").open("w"))
     pd.DataFrame({"condition": ["baseline", "balanced"], "n_folds": [5, 5], "val_acc_mean": [0.881, 0.976],
                   "val_acc_std": [0.02, 0.011], "val_real_frame_above_05_mean": [0.12, 0.41],
@@ -68,7 +69,7 @@ def test_report_has_the_tables_and_every_figure_embedded(study_dir, capsys):
     for rel, heading, _ in TABLES:
         if not (study_dir / rel).exists() or (study_dir / rel).stat().st_size < 5:
             assert heading not in page  # missing and empty tables are skipped
-    assert "ValueError: boom" in page and "12.6 min" in page and "301.500" in page  # study.json, stage timings
+    assert "ValueError: boom" in page and "12.6 min" in page and "5.025" in page  # study.json, stage timings
     embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     pngs = sorted(study_dir.rglob("*.png"))
     assert sorted(base64.b64decode(b) for b in embedded) == sorted(p.read_bytes() for p in pngs)

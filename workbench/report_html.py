@@ -170,6 +170,8 @@ def _facts_html(study: dict) -> str:
             items.append(f"<dt>{_esc(k)}</dt><dd{cls}>{_esc(v)}</dd>")
         elif isinstance(v, dict) and v:
             continue  # nested tables below
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            continue  # a table below (e.g. the stages: name, status, seconds)
         elif isinstance(v, list):
             items.append(f"<dt>{_esc(k)}</dt><dd>{_esc(', '.join(map(str, v)) or '—')}</dd>")
         elif k == "seconds" and isinstance(v, (int, float)):
@@ -179,8 +181,13 @@ def _facts_html(study: dict) -> str:
         else:
             items.append(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>")
     out = f'<dl class="facts">{"".join(items)}</dl>'
-    for k, v in study.items():  # e.g. per-stage timings: name -> {seconds, ...}
-        if isinstance(v, dict) and v and any(isinstance(x, (dict, list)) for x in v.values()):
+    for k, v in study.items():  # stage timings: a list of {name, status, seconds} or name -> {seconds, ...}
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            df = pd.DataFrame(v)
+            if "seconds" in df:
+                df = df.assign(minutes=df.pop("seconds") / 60)
+            out += f"<h3>{_esc(k)}</h3>" + table_html(df)
+        elif isinstance(v, dict) and v and any(isinstance(x, (dict, list)) for x in v.values()):
             rows = [{"stage": a, **(b if isinstance(b, dict) else {"value": b})} for a, b in v.items()]
             out += f"<h3>{_esc(k)}</h3>" + table_html(pd.DataFrame(rows))
     return out
