@@ -34,7 +34,8 @@ TABLES: list[tuple[str, str, str]] = [
      "Condition minus baseline on the same folds, with bootstrap 95% intervals, and what the number of "
      "folds can resolve."),
     ("03_temporal_pfake/temporal_stats.csv", "Per-frame P(Fake) of the inspected videos",
-     "Notebook 03: the fold ensemble on every frame of the held-out long videos and a few FAKE ones."),
+     "Notebook 03: P(Fake) on every frame of the held-out videos (fold ensemble) and of pool FAKE videos (only the "
+     "fold model that did not train on them; `status` says which)."),
     ("06_localization_attribution/localization.csv", "Localization of manipulated frames",
      "How well per-frame P(Fake) finds the manipulated stretch of partial fakes."),
     ("06_localization_attribution/attribution.csv", "Attribution",
