@@ -1,91 +1,192 @@
-"""The per-frame inspector: headless, one figure, artists updated in place."""
+"""The per-frame inspector's kernel side: what it ships to the browser, selection, the still.
+
+The browser side (drawing, playback, frames per second) is tested in a real browser in test_browser.py.
+"""
 from __future__ import annotations
 
-import ipywidgets as widgets
+import base64
+
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.inspector import FrameInspector
+from workbench.inspector import FrameInspector, jpeg, make_clip
 from workbench.records import VideoRecord
 
 T = 24
 
 
+def _record(video_id: str, n: int, seed: int, frame_label: np.ndarray | None = None, label: int = 0) -> VideoRecord:
+    rng = np.random.default_rng(seed)
+    times = np.arange(n) / 8.0
+    face_found = np.ones(n, dtype=bool)
+    face_found[10:13] = False
+    # smooth frames (a gradient that moves with time) so JPEG round trips are close
+    yy, xx = np.mgrid[0:48, 0:48]
+    frames = np.stack([np.stack([(xx * 4 + 9 * t) % 256, yy * 4, np.full_like(xx, 40 + 5 * t)], -1)
+                       for t in range(n)]).astype(np.uint8)
+    return VideoRecord(frames=frames, lip=frames[:, ::4, ::4].copy(),
+                       audio=rng.normal(size=(int(n / 8 * 31.25) + 1, 40)).astype(np.float32),
+                       label=label, video_id=video_id, group="id0", fps=8.0, timestamps=times,
+                       face_found=face_found, duration=n / 8.0, frame_label=frame_label)
+
+
+def _pred(rec: VideoRecord, p: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"frame": np.arange(rec.n_frames), "timestamp": rec.timestamps, "p_fake": p,
+                         "face_found": rec.face_found})
+
+
 @pytest.fixture
 def inspector() -> FrameInspector:
-    rng = np.random.default_rng(0)
-    times = np.arange(T) / 8.0
-    face_found = np.ones(T, dtype=bool)
-    face_found[10:13] = False
-    rec = VideoRecord(frames=rng.integers(0, 255, (T, 24, 24, 3), dtype=np.uint8),
-                      lip=rng.integers(0, 255, (T, 12, 12, 3), dtype=np.uint8),
-                      audio=rng.normal(size=(int(T / 8 * 31.25) + 1, 40)).astype(np.float32),
-                      label=0, video_id="real_long", group="id0", fps=8.0, timestamps=times,
-                      face_found=face_found, duration=T / 8.0)
-    pred = pd.DataFrame({"frame": np.arange(T), "timestamp": times, "p_fake": np.linspace(0.1, 0.9, T),
-                         "face_found": face_found})
-    return FrameInspector(rec, pred, mfcc_window_s=1.0)
+    rec = _record("real_long", T, 0)
+    fake = _record("fake_part", 40, 1, frame_label=np.r_[np.zeros(20, np.int8), np.ones(10, np.int8), np.zeros(10, np.int8)],
+                   label=1)
+    return FrameInspector({("baseline", "real_long"): (rec, _pred(rec, np.linspace(0.1, 0.9, T))),
+                           ("baseline", "fake_part"): (fake, _pred(fake, np.linspace(0.9, 0.2, 40))),
+                           ("balanced", "real_long"): (rec, _pred(rec, np.linspace(0.6, 0.7, T)))})
 
 
-def test_slider_moves_cursor_and_images(inspector: FrameInspector) -> None:
-    fig, face, png0 = inspector.fig, inspector.face_im, inspector.image.value
-    mfcc0 = np.array(inspector.mfcc_im.get_array())
-    assert png0[:8] == b"\x89PNG\r\n\x1a\n"
-    k = 17
-    inspector.slider.value = k
-    assert inspector.cursor.get_xdata()[0] == pytest.approx(inspector.record.timestamps[k])
-    np.testing.assert_array_equal(inspector.face_im.get_array(), inspector.record.frames[k])
-    np.testing.assert_array_equal(inspector.lip_im.get_array(), inspector.record.lip[k])
-    assert not np.array_equal(np.array(inspector.mfcc_im.get_array()), mfcc0, equal_nan=True)
-    assert inspector.fig is fig and inspector.face_im is face and len(fig.axes) == 4
-    assert inspector.image.value != png0 and inspector.current == k
-    assert f"{inspector.record.timestamps[k]:.2f} s" in inspector.label.value
+def sent(ins: FrameInspector, content: dict, monkeypatch) -> list[tuple[dict, list]]:
+    """What the inspector sends back for one message from the browser."""
+    out = []
+    monkeypatch.setattr(ins, "send", lambda c, buffers=None: out.append((c, buffers)))
+    ins._on_msg(ins, content, [])
+    return out
 
 
-def test_show_drives_slider_and_label(inspector: FrameInspector) -> None:
+def test_header_arrays_match_the_record_and_predictions(inspector, monkeypatch):
+    (content, buffers), = sent(inspector, {"type": "clip", "key": inspector.key}, monkeypatch)
+    rec = inspector.clip.record
+    assert content["n"] == T and content["fps"] == 8.0 and content["title"] == "baseline · real_long (REAL)"
+    np.testing.assert_array_equal(np.frombuffer(buffers[0], np.float64), rec.timestamps)
+    np.testing.assert_allclose(np.frombuffer(buffers[1], np.float32), np.linspace(0.1, 0.9, T), rtol=1e-6)
+    np.testing.assert_array_equal(np.frombuffer(buffers[2], np.uint8), rec.face_found)
+    assert not content["has_truth"]
+    mfcc = cv2.imdecode(np.frombuffer(buffers[4], np.uint8), cv2.IMREAD_UNCHANGED)
+    assert mfcc.shape[:2] == (40, rec.audio.shape[0])  # one column per MFCC frame, one row per coefficient
+    # the first coefficient is the bottom row: its brightness follows audio[:, 0]
+    col_hi, col_lo = int(np.argmax(rec.audio[:, 0])), int(np.argmin(rec.audio[:, 0]))
+    assert mfcc[-1, col_hi].astype(int).sum() > mfcc[-1, col_lo].astype(int).sum()
+
+
+def test_curve_box_maps_time_and_pfake_to_the_drawn_curve(inspector, monkeypatch):
+    (content, buffers), = sent(inspector, {"type": "clip", "key": inspector.key}, monkeypatch)
+    img = cv2.imdecode(np.frombuffer(buffers[5], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]  # RGB
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = content["curve_box"]
+    lo, hi = content["xlim"]
+    curve = np.array([0x1d, 0x35, 0x57])  # the P(Fake) line's colour
+    for k in (2, 9, 15, 21):
+        t, p = inspector.clip.times[k], inspector.clip.p[k]
+        px = (x0 + (t - lo) / (hi - lo) * (x1 - x0)) * w
+        py = (y0 + (1 - p) * (y1 - y0)) * h
+        win = img[int(py) - 3:int(py) + 4, int(px) - 3:int(px) + 4].reshape(-1, 3).astype(int)
+        assert np.abs(win - curve).sum(1).min() < 60, (k, px, py)  # the browser's cursor dot sits on the line
+        far = img[int((y0 + 0.02 * (y1 - y0)) * h), int(px)].astype(int) if p < 0.8 else None
+        assert far is None or np.abs(far - curve).sum() > 60
+
+
+def test_frame_chunks_decode_to_the_frames(inspector, monkeypatch):
+    (content, (face, lip)), = sent(inspector, {"type": "frames", "key": inspector.key, "k": 0}, monkeypatch)
+    off = content["face_offsets"]
+    assert content["start"] == 0 and len(off) == T + 1 and off[-1] == len(face)
+    for i in (0, 7, T - 1):
+        img = cv2.imdecode(np.frombuffer(face[off[i]:off[i + 1]], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+        assert np.abs(img.astype(int) - inspector.clip.record.frames[i].astype(int)).mean() < 6
+    lo = content["lip_offsets"]
+    lip7 = cv2.imdecode(np.frombuffer(lip[lo[7]:lo[8]], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert lip7.shape == inspector.clip.record.lip[7].shape
+    small = FrameInspector.for_record(inspector.clip.record, inspector.clip.pred, chunk=10)
+    (c2, _), = sent(small, {"type": "frames", "key": small.key, "k": 2}, monkeypatch)
+    assert c2["start"] == 20 and len(c2["face_offsets"]) == T - 20 + 1  # the last, shorter chunk
+
+
+def test_jpeg_shrinks_large_crops_only():
+    big = np.zeros((224, 224, 3), np.uint8)
+    small = np.zeros((40, 30, 3), np.uint8)
+    assert cv2.imdecode(np.frombuffer(jpeg(big, max_side=160), np.uint8), cv2.IMREAD_COLOR).shape == (160, 160, 3)
+    assert cv2.imdecode(np.frombuffer(jpeg(small, max_side=160), np.uint8), cv2.IMREAD_COLOR).shape == (40, 30, 3)
+
+
+def test_selection_reloads_and_stale_requests_are_ignored(inspector, monkeypatch):
+    old_key, old_still = inspector.key, inspector.still
+    inspector.show(17)
+    assert inspector.frame == 17
+    sent(inspector, {"type": "select", "condition": "balanced"}, monkeypatch)  # a dropdown in the browser
+    assert (inspector.condition, inspector.video) == ("balanced", "real_long")  # same video kept
+    assert inspector.frame == 17 and inspector.key != old_key and inspector.still != old_still
+    assert sent(inspector, {"type": "clip", "key": old_key}, monkeypatch) == []
+    (content, buffers), = sent(inspector, {"type": "clip", "key": inspector.key}, monkeypatch)
+    np.testing.assert_allclose(np.frombuffer(buffers[1], np.float32), np.linspace(0.6, 0.7, T), rtol=1e-6)
+    inspector.select("baseline", "fake_part")
+    assert inspector.frame == 0 and inspector.clip.n == 40 and inspector.title == "baseline · fake_part (FAKE)"
+    with pytest.raises(KeyError, match="no video"):
+        inspector.select("balanced", "fake_part")
+    with pytest.raises(KeyError, match="no condition"):
+        inspector.select("nope")
+    assert [tuple(c) for c in inspector.choices] == [("baseline", "real_long"), ("baseline", "fake_part"),
+                                                     ("balanced", "real_long")]
+
+
+def test_true_fake_frames_are_shipped_and_drawn(inspector, monkeypatch):
+    inspector.select("baseline", "fake_part")
+    (content, buffers), = sent(inspector, {"type": "clip", "key": inspector.key}, monkeypatch)
+    assert content["has_truth"]
+    truth = np.frombuffer(buffers[3], np.uint8)
+    assert truth[20:30].all() and not truth[:20].any() and not truth[30:].any()
+    img = cv2.imdecode(np.frombuffer(buffers[5], np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = content["curve_box"]
+    lo, hi = content["xlim"]
+    band_y = int((y0 + 0.02 * (y1 - y0)) * h)  # the truth bar runs along the top of the axes
+    purple = np.array([0x7b, 0x2c, 0xbf])
+    col = lambda k: int((x0 + (inspector.clip.times[k] - lo) / (hi - lo) * (x1 - x0)) * w)  # noqa: E731
+    assert np.abs(img[band_y, col(25)].astype(int) - purple).sum() < 40
+    assert np.abs(img[band_y, col(5)].astype(int) - purple).sum() > 100
+    assert "truth: manipulated frame" in inspector.describe(25) and "truth: real frame" in inspector.describe(5)
+    # a prediction table's frame_label column serves when the record has none
+    rec = inspector.clip.record
+    bare = VideoRecord(**{**vars(rec), "frame_label": None})
+    pred = _pred(rec, np.full(40, 0.3)).assign(frame_label=truth.astype(int))
+    np.testing.assert_array_equal(make_clip(bare, pred).truth, truth)
+    assert make_clip(bare, _pred(rec, np.full(40, 0.3))).truth is None
+
+
+def test_describe_show_and_sparse_predictions(inspector):
     inspector.show(11)
-    assert inspector.slider.value == 11
-    assert inspector.cursor.get_xdata()[0] == pytest.approx(11 / 8.0)
-    assert "face_found</b> = False" in inspector.label.value
-    p11 = np.linspace(0.1, 0.9, T)[11]
-    assert f"{p11:.3f}" in inspector.label.value
-    inspector.show(10_000)  # clipped to the last frame
-    assert inspector.slider.value == T - 1
+    text = inspector.describe()
+    assert "t = 1.38 s" in text and "frame 11/23" in text and "no face" in text
+    assert f"{np.linspace(0.1, 0.9, T)[11]:.3f} (REAL)" in text
+    inspector.show(10_000)
+    assert inspector.frame == T - 1 and "(FAKE)" in inspector.describe()
+    rec = inspector.clip.record
+    every_third = _pred(rec, np.linspace(0.1, 0.9, T)).iloc[::3]  # e.g. training density
+    clip = make_clip(rec, every_third)
+    assert clip.n == T and clip.p[4] == pytest.approx(every_third["p_fake"].iloc[1])  # frame 4 -> prediction at 3
 
 
-def test_mfcc_window_fixed_shape_and_widget(inspector: FrameInspector) -> None:
-    shapes = set()
-    for k in (0, T // 2, T - 1):
-        inspector.slider.value = k
-        shapes.add(np.shape(inspector.mfcc_im.get_array()))
-    assert len(shapes) == 1 and shapes.pop()[0] == 40
-    assert isinstance(inspector.widget, widgets.VBox)
-    assert isinstance(inspector.play, widgets.Play) and inspector.play.max == inspector.slider.max == T - 1
+def test_display_carries_a_still_for_viewers_without_widgets(inspector):
+    data, _ = inspector._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    png = base64.b64decode(data["image/png"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png == inspector.still
+    still = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert still.shape[1] > 600 and "real_long" in data["text/plain"]
 
 
-def test_mfcc_window_slices_the_nan_padded_audio(inspector: FrameInspector) -> None:
-    h = inspector.half
-    pad = np.full((h, inspector.audio.shape[1]), np.nan, dtype=np.float32)
-    padded = np.concatenate([pad, inspector.audio, pad])
-    for t in (-1.0, 0.0, 0.4, float(inspector.times[-1]), 100.0):
-        c = int(np.clip(int(round(t * inspector.audio_rate)) + h, h, padded.shape[0] - h - 1))
-        np.testing.assert_array_equal(inspector._mfcc_window(t), padded[c - h:c + h + 1])
-    assert np.isnan(inspector._mfcc_window(0.0)[:h]).all() and not np.isnan(inspector._mfcc_window(0.0)[h:]).any()
-
-
-def test_inspector_and_strip_on_a_lazily_loaded_record(inspector: FrameInspector, tmp_path) -> None:
+def test_inspector_and_strip_on_a_lazily_loaded_record(inspector, tmp_path, monkeypatch):
     from workbench.plots import temporal_figure
     from workbench.records import StoredFrames, load_record, save_record
-    rec = load_record(save_record(tmp_path / "real_long.npz", inspector.record), warn=False, lazy=True)
+    src = inspector.clip.record
+    rec = load_record(save_record(tmp_path / "real_long.npz", src), warn=False, lazy=True)
     assert isinstance(rec.frames, StoredFrames)  # what notebook 03 hands to the figure and the inspector
-    pred = pd.DataFrame({"frame": np.arange(T), "timestamp": rec.timestamps, "p_fake": inspector.pred_p,
-                         "face_found": rec.face_found})
-    lazy = FrameInspector(rec, pred)
-    lazy.slider.value = 17
-    np.testing.assert_array_equal(lazy.face_im.get_array(), inspector.record.frames[17])
-    np.testing.assert_array_equal(lazy.lip_im.get_array(), inspector.record.lip[17])
-    strips = [temporal_figure(pred, frames, rec.timestamps) for frames in (rec.frames, inspector.record.frames)]
+    pred = _pred(rec, np.linspace(0.1, 0.9, T))
+    lazy = FrameInspector.for_record(rec, pred, "baseline")
+    (_, (face, _)), = sent(lazy, {"type": "frames", "key": lazy.key, "k": 0}, monkeypatch)
+    (_, (face_mem, _)), = sent(inspector, {"type": "frames", "key": inspector.key, "k": 0}, monkeypatch)
+    assert face == face_mem  # same JPEG bytes from disk as from memory
+    strips = [temporal_figure(pred, frames, rec.timestamps) for frames in (rec.frames, src.frames)]
     images = [[ax.images[0].get_array() for ax in fig.axes if ax.images] for fig in strips]
     assert len(images[0]) == 8
     for a, b in zip(*images):

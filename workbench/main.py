@@ -31,5 +31,8 @@ def main(args: argparse.Namespace) -> int:
     report = run_study(npz, args.out, conditions=args.conditions, preset="full" if args.full else "cpu",
                        folds=args.folds, epochs=args.epochs, device=args.device)
     print_report(report, extra_stages=[{"name": "demo data", "status": "ran", "seconds": demo_s}])
+    from workbench.report_html import write_report
+    page = write_report(args.out)
+    print(f"report: {page} ({page.stat().st_size / 1e6:.1f} MB; open it in a browser, it needs no network)")
     print(f"total {(time.time() - t0) / 60:.1f} min; open the notebooks with: .venv/bin/jupyter lab notebooks/")
     return 1 if report.failed else 0

@@ -62,13 +62,16 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(m == 1).tolist(), (np.flatnonzero(m == -1) - 1).tolist()))
 
 
-def _spans(ax: Axes, t: np.ndarray, mask: np.ndarray, **kw: Any) -> PolyCollection | None:
-    """Full-height bands over the time stretches where mask is True (one artist)."""
+def _spans(ax: Axes, t: np.ndarray, mask: np.ndarray, min_width: float = 0.0, **kw: Any) -> PolyCollection | None:
+    """Full-height bands over the time stretches where mask is True (one artist), each at least
+    `min_width` (a share of the time range) wide so that single frames of a long video stay visible."""
     runs = _runs(mask)
     if not runs:
         return None
     half = float(np.median(np.diff(t))) / 2 if t.size > 1 else 0.5
-    verts = [[(t[a] - half, 0), (t[b] + half, 0), (t[b] + half, 1), (t[a] - half, 1)] for a, b in runs]
+    grow = [max(0.0, (min_width * float(t[-1] - t[0]) - (t[b] - t[a] + 2 * half)) / 2) for a, b in runs]
+    verts = [[(t[a] - half - g, 0), (t[b] + half + g, 0), (t[b] + half + g, 1), (t[a] - half - g, 1)]
+             for (a, b), g in zip(runs, grow)]
     coll = PolyCollection(verts, transform=ax.get_xaxis_transform(), **kw)
     ax.add_collection(coll, autolim=False)
     return coll
@@ -318,6 +321,51 @@ def forest_plot_figure(diff_df: pd.DataFrame, path: PathLike = None) -> Figure:
 
 
 # ------------------------------------------------------------------ one video over time
+TRUTH_COLOR = "#7b2cbf"  # true manipulated frames (frame_label == 1)
+
+
+def above_title(p: np.ndarray, threshold: float = 0.5, prefix: str = "") -> str:
+    """'4 of 1800 frames (0.2%) above 0.5': the count and the share with one decimal."""
+    n_above = int((np.asarray(p) > threshold).sum())
+    return f"{prefix}{n_above} of {np.size(p)} frames ({100 * n_above / max(np.size(p), 1):.1f}%) above {threshold:g}"
+
+
+def pfake_panel(ax: Axes, pred_df: pd.DataFrame, threshold: float = 0.5, frame_label: Any = None) -> None:
+    """A per-frame P(Fake) curve on ax: fold-model curves, ± std band, frames above threshold shaded over
+    the full height, stretches without a face hatched, true fake frames as a bar along the top, the 0.5 line.
+
+    `pred_df` is sorted by time; `frame_label` (else its `frame_label` column, when present) marks the
+    manipulated frames. Every element is in the legend.
+    """
+    t, p = _times(pred_df), pred_df["p_fake"].to_numpy(dtype=np.float64)
+    face = pred_df["face_found"].astype(bool).to_numpy() if "face_found" in pred_df else np.ones(p.size, bool)
+    if frame_label is None and "frame_label" in pred_df:
+        frame_label = pred_df["frame_label"].to_numpy()
+    above = p > threshold
+    if _spans(ax, t, above, min_width=0.004, color=CLASS_COLORS["FAKE"], alpha=0.2, lw=0) is not None:
+        ax.fill_between([], [], color=CLASS_COLORS["FAKE"], alpha=0.35, lw=0, label=f"P(Fake) > {threshold:g}")
+    ax.fill_between(t, threshold, p, where=above, interpolate=True, color=CLASS_COLORS["FAKE"], alpha=0.45, lw=0)
+    if "p_fake_std" in pred_df:
+        s = pred_df["p_fake_std"].to_numpy(dtype=np.float64)
+        ax.fill_between(t, np.clip(p - s, 0, 1), np.clip(p + s, 0, 1), color="#457b9d", alpha=0.25, lw=0,
+                        label="± std over models")
+    folds = [c for c in pred_df.columns if re.fullmatch(r"p_fake_fold\d+", c)]
+    for j, col in enumerate(folds):
+        ax.plot(t, pred_df[col].to_numpy(dtype=float), color="grey", lw=0.6, alpha=0.7,
+                label=f"fold models ({len(folds)})" if j == 0 else None)
+    if _spans(ax, t, ~face, color="grey", alpha=0.25, lw=0, hatch="//") is not None:
+        ax.fill_between([], [], color="grey", alpha=0.25, hatch="//", label="no face")
+    if frame_label is not None and np.asarray(frame_label).astype(bool).any():
+        truth = np.asarray(frame_label).astype(bool)
+        half = float(np.median(np.diff(t))) / 2 if t.size > 1 else 0.5
+        for a, b in _runs(truth):
+            ax.axvspan(t[a] - half, t[b] + half, ymin=0.94, ymax=1.0, color=TRUTH_COLOR, lw=0)
+        ax.fill_between([], [], color=TRUTH_COLOR, label="true fake frames")
+    ax.plot(t, p, color="#1d3557", lw=1.2, label="P(Fake) (ensemble)")
+    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
+    ax.set(ylim=(0, 1), ylabel="P(Fake)")
+
+
 def _strip_times(pred_t: np.ndarray, n_frames: int, frame_times: Any) -> np.ndarray:
     """Times of the given frames: frame_times, else the prediction times when counts match, else evenly spaced."""
     if frame_times is not None:
@@ -340,7 +388,6 @@ def temporal_figure(
     pred_df = pred_df.sort_values("timestamp" if "timestamp" in pred_df else "frame")
     t = _times(pred_df)
     p = pred_df["p_fake"].to_numpy(dtype=np.float64)
-    face = pred_df["face_found"].astype(bool).to_numpy() if "face_found" in pred_df else np.ones(p.size, bool)
     has_frames = frames_uint8 is not None and len(frames_uint8) > 0
     fig = _figure((14, 7.5 if has_frames else 5))
     gs = fig.add_gridspec(3 if has_frames else 2, 1, height_ratios=([1.4] if has_frames else []) + [1.8, 0.35])
@@ -363,22 +410,10 @@ def temporal_figure(
     with sns.axes_style("whitegrid"):
         ax = fig.add_subplot(gs[row])
     heat = fig.add_subplot(gs[row + 1], sharex=ax)
-    if "p_fake_std" in pred_df:
-        s = pred_df["p_fake_std"].to_numpy(dtype=np.float64)
-        ax.fill_between(t, np.clip(p - s, 0, 1), np.clip(p + s, 0, 1), color="#457b9d", alpha=0.25, lw=0,
-                        label="± std")
-    for col in [c for c in pred_df.columns if re.fullmatch(r"p_fake_fold\d+", c)]:
-        ax.plot(t, pred_df[col].to_numpy(dtype=float), color="grey", lw=0.5, alpha=0.6)
-    ax.fill_between(t, threshold, p, where=p > threshold, interpolate=True, color=CLASS_COLORS["FAKE"], alpha=0.3,
-                    lw=0, label=f"P(Fake) > {threshold}")
-    if _spans(ax, t, ~face, color="grey", alpha=0.25, lw=0, hatch="//") is not None:
-        ax.fill_between([], [], color="grey", alpha=0.25, hatch="//", label="no face")
-    ax.plot(t, p, color="#1d3557", lw=1.2, label="P(Fake)")
-    ax.axhline(threshold, color="k", ls="--", lw=1)
-    share = float((p > threshold).mean())
-    ax.set(ylim=(0, 1), ylabel="P(Fake)",
-           title=f"mean P(Fake) {p.mean():.2f}; {share:.0%} of {p.size} frames above {threshold}")
-    ax.legend(fontsize=8, loc="upper right")
+    pfake_panel(ax, pred_df, threshold)
+    ax.set_title(above_title(p, threshold, prefix=f"mean P(Fake) {p.mean():.2f}; "))
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=8, frameon=False)
     ax.tick_params(labelbottom=False)
     mesh = heat.pcolormesh(_edges(t), [0, 1], p[None, :], cmap="RdYlGn_r", vmin=0, vmax=1, shading="flat")
     heat.set(yticks=[], xlabel="time (s)", xlim=(_edges(t)[0], _edges(t)[-1]))
@@ -409,6 +444,7 @@ def density_comparison_figure(dfs: Mapping[str, pd.DataFrame], threshold: float 
 
 
 __all__ = [
+    "above_title",
     "aggregation_figure",
     "class_balance_figure",
     "confusion_matrices_figure",
@@ -417,6 +453,7 @@ __all__ = [
     "forest_plot_figure",
     "paradox_scatter_figure",
     "pfake_histogram_figure",
+    "pfake_panel",
     "reliability_figure",
     "temporal_figure",
     "training_curves_figure",

@@ -7,6 +7,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from workbench import paths
 from workbench.analysis import temporal_stats
 from workbench.config import Config
 from workbench.losses import describe_priors
@@ -20,6 +21,8 @@ from workbench.trainer import resolve_device
 def dataset_table(data_dir: str | Path) -> pd.DataFrame:
     """One row per video: the index joined with ingest's metadata.csv when present."""
     data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise paths.missing_dataset(data_dir)
     rows = scan_folder(data_dir).rows
     df = pd.DataFrame([vars(r) for r in rows])
     meta = data_dir / "metadata.csv"
@@ -66,7 +69,10 @@ def fold_checkpoints(cond_dir: str | Path) -> list[Path]:
 
 def _folds(cond_dir: str | Path) -> list[dict]:
     import json
-    res = json.loads((Path(cond_dir) / "kfold_results.json").read_text())
+    path = Path(cond_dir) / "kfold_results.json"
+    if not path.exists():
+        raise paths.missing_study(Path(cond_dir).parent, f"no finished condition {Path(cond_dir).name!r}")
+    res = json.loads(path.read_text())
     return sorted(res["folds"], key=lambda f: f["fold"])
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,13 +21,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import traitlets.config
 import yaml
 
+from workbench import paths
 from workbench.config import Config
 from workbench.records import write_json
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOK_DIR = paths.project_root() / "notebooks"
 PER_CONDITION = "02_kfold_training"
+_KERNEL_CONFIG = traitlets.config.Config({"KernelManager": {"transport": "ipc"}} if os.name == "posix" else {})
 AFTER = ("01_class_imbalance", "03_temporal_pfake", "04_calibration_thresholds", "06_localization_attribution",
          "05_compare_conditions")  # 06 before 05: 05's summary carries 06's tables
 
@@ -56,6 +60,8 @@ def condition_config(data_dir: str, output_dir: str, condition: str, overrides: 
     presets = load_presets()
     if preset not in presets:
         raise KeyError(f"unknown preset {preset!r}; known: {sorted(presets)}")
+    if not Path(data_dir).is_dir():  # before run_kfold makes the output folder
+        raise paths.missing_dataset(data_dir)
     cfg = Config.from_dict(presets[preset]).merged(overrides or {})
     cfg.name, cfg.seed, cfg.out = condition, seed, str(output_dir)
     cfg.data.root = str(data_dir)
@@ -80,9 +86,15 @@ def figure_path(output_dir: str | Path, name: str) -> Path:
 
 
 def condition_dirs(run_dir: str | Path) -> dict[str, Path]:
-    """Every finished condition folder of a study (those with kfold_results.json), by name."""
+    """Every finished condition folder of a study (those with kfold_results.json), by name.
+
+    A missing study folder, or one without a finished condition, is an error naming the command that makes it.
+    """
     run_dir = Path(run_dir)
-    return {p.parent.name: p.parent for p in sorted(run_dir.glob("*/kfold_results.json"))}
+    found = {p.parent.name: p.parent for p in sorted(run_dir.glob("*/kfold_results.json"))}
+    if not found:
+        raise paths.missing_study(run_dir, "no finished condition" if run_dir.is_dir() else "nothing")
+    return found
 
 
 # ------------------------------------------------------------------ papermill
@@ -106,12 +118,15 @@ def execute(name: str, output_dir: str | Path, params: dict[str, Any], *, notebo
     unknown = sorted(set(params) - set(known))
     if unknown:  # papermill itself only warns
         raise ValueError(f"{name}: unknown parameter(s) {unknown}; the notebook declares {sorted(known)}")
-    out = Path(output_dir)
+    out = Path(output_dir).resolve()  # papermill changes the process's folder while it runs
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))  # papermill -f reproduces the run
     dst = out / f"{name}.ipynb"
-    pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name=kernel, progress_bar=False,
-                        log_output=stream, cwd=str(Path.cwd()))
+    # The kernel starts in notebooks/, as under `jupyter lab notebooks/`, so both exercise paths.in_project.
+    # IPC transport (Unix sockets in Jupyter's runtime folder) instead of TCP on localhost: nothing listens
+    # on a port, and ipykernel's "running over TCP without encryption" warning is not printed once per notebook.
+    pm.execute_notebook(str(src.resolve()), str(dst), parameters=params, kernel_name=kernel, progress_bar=False,
+                        log_output=stream, cwd=str(src.resolve().parent), config=_KERNEL_CONFIG)
     return dst
 
 
@@ -154,7 +169,8 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
               temporal_conditions: list[str] | None = None, notebook_dir: Path = NOTEBOOK_DIR,
               stream: bool = True) -> StudyReport:
     """Run the grid; finished conditions are skipped, a failing one (kernel death included) does not stop the rest."""
-    run_dir, t0 = Path(run_dir), time.time()
+    # absolute: the command line's paths are relative to the user's folder, the kernels run in notebooks/
+    data_dir, run_dir, t0 = Path(data_dir).resolve(), Path(run_dir).resolve(), time.time()
     grid = load_conditions(conditions_file)
     names = conditions or list(grid)
     missing = [c for c in names if c not in grid]
