@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("workbench.demo", "build the embedded demo dataset (synth + ingest) when missing"),
     "study": ("workbench.study", "run the notebook grid of experimental conditions with papermill"),
     "bench": ("workbench.bench", "benchmark the fast path against the naive path"),
+    "bench-engines": ("workbench.engine_bench", "wall time of a grid's folds: the local engine against Ray"),
 }
 
 
