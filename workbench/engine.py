@@ -197,7 +197,8 @@ def run_folds(jobs: list[tuple[Config, DatasetSplit, list[FoldPlan]]], engine: E
             done = Path(cfg.out) / f"fold_{plan.fold}" / "done.json"
             if done.exists():
                 run.results[cfg.name].append(json.loads(done.read_text()))
-                run.folds.append({"condition": cfg.name, "fold": plan.fold, "status": "finished earlier"})
+                run.folds.append({"condition": cfg.name, "fold": plan.fold, "status": "finished earlier",
+                                  **_last_attempt(done.parent)})
                 continue
             ref = remote.options(name=f"{cfg.name}/fold_{plan.fold}", max_retries=engine.max_retries,
                                  retry_exceptions=False, **res).remote(task_cfg, plan, task_data, res["num_cpus"])
@@ -226,6 +227,16 @@ def run_folds(jobs: list[tuple[Config, DatasetSplit, list[FoldPlan]]], engine: E
             run.failed[cond] = "; ".join(f"fold {k}: {e}" for k, e in sorted(errors.items()))
     run.seconds = time.time() - t0
     return run
+
+
+def _last_attempt(fdir: Path) -> dict[str, Any]:
+    """Where a fold that finished earlier last ran (from its engine.json; empty when it ran under the local engine)."""
+    path = fdir / "engine.json"
+    if not path.exists():
+        return {}
+    attempts = json.loads(path.read_text())["attempts"]
+    keep = ("node_ip", "node_id", "hostname", "pid")
+    return {**{k: attempts[-1].get(k) for k in keep}, "attempts": len(attempts)}
 
 
 def _finished(ray, ref, cond: str, k: int) -> dict[str, Any]:

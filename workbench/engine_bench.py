@@ -31,16 +31,26 @@ def _configs(args: argparse.Namespace, grid: dict[str, dict], names: list[str], 
                              args.epochs, args.device, False) for c in names]
 
 
-def run_local(cfgs: list) -> tuple[float, dict[str, dict]]:
-    """Every condition's folds one after another in this process: (seconds, results by condition)."""
-    from workbench.kfold import run_kfold
-    t0 = time.perf_counter()
-    results = {cfg.name: run_kfold(cfg, log=lambda msg: None) for cfg in cfgs}
-    return time.perf_counter() - t0, results
+def run_local(cfgs: list) -> tuple[float, dict[str, dict], list[float]]:
+    """Every condition's folds one after another in this process (what kfold.run_kfold does, each fold timed):
+    (seconds, results by condition, wall seconds of each fold: training, selection and scoring)."""
+    from workbench.kfold import collect, prepare, run_fold
+    t0, results, fold_wall = time.perf_counter(), {}, []
+    for cfg in cfgs:
+        cache: dict = {}
+        data, plans = prepare(cfg, cache, log=lambda msg: None)
+        folds = []
+        for plan in plans:
+            t = time.perf_counter()
+            folds.append(run_fold(cfg, plan, data, cache=cache, log=lambda msg: None))
+            fold_wall.append(time.perf_counter() - t)
+        results[cfg.name] = collect(cfg, folds, data)
+    return time.perf_counter() - t0, results, fold_wall
 
 
-def run_ray(cfgs: list, workers: int, log) -> tuple[float, float, dict[str, dict]]:
-    """Every fold at once on a local Ray instance of `workers` CPUs: (seconds with start-up, start-up, results)."""
+def run_ray(cfgs: list, workers: int, log) -> tuple[float, float, dict[str, dict], list[float]]:
+    """Every fold at once on a local Ray instance of `workers` CPUs: (seconds with start-up, start-up, results,
+    wall seconds of each fold task)."""
     from workbench.engine import connect, run_folds
     from workbench.kfold import collect, prepare
     engine = EngineConfig(kind="ray", num_cpus=1, local_cpus=workers)
@@ -56,7 +66,7 @@ def run_ray(cfgs: list, workers: int, log) -> tuple[float, float, dict[str, dict
     if run.failed:
         raise RuntimeError(f"folds failed under Ray: {run.failed}")
     results = {cfg.name: collect(cfg, run.results[cfg.name], data) for cfg, data, _ in jobs}
-    return time.perf_counter() - t0, start_s, results
+    return time.perf_counter() - t0, start_s, results, [f["seconds"] for f in run.folds if f["status"] == "ran"]
 
 
 def max_metric_difference(a: dict[str, dict], b: dict[str, dict]) -> float:
@@ -84,10 +94,10 @@ def compare(args: argparse.Namespace, log=print) -> dict:
     for engine in ("local", "ray"):
         shutil.rmtree(Path(args.out) / engine, ignore_errors=True)  # both from scratch
     log(f"local engine: {len(names)} condition(s), one fold after another, torch {_threads()} thread(s) ...")
-    local_s, local = run_local(_configs(args, grid, names, "local"))
+    local_s, local, local_folds = run_local(_configs(args, grid, names, "local"))
     log(f"local engine: {local_s:.1f} s; now Ray with {args.workers} one-CPU workers ...")
-    ray_s, start_s, ray = run_ray(_configs(args, grid, names, "ray"), args.workers, log)
-    fold_s = {e: [f["seconds"] for r in res.values() for f in r["folds"]] for e, res in (("local", local), ("ray", ray))}
+    ray_s, start_s, ray, ray_folds = run_ray(_configs(args, grid, names, "ray"), args.workers, log)
+    fold_s = {"local": local_folds, "ray": ray_folds}  # wall per fold: load, train, select, score
     return {"conditions": names, "folds": len(fold_s["local"]), "workers": args.workers, "local_s": local_s,
             "ray_s": ray_s, "ray_start_s": start_s, "ratio": local_s / ray_s, "ratio_folds_only": local_s / (ray_s - start_s),
             "fold_s": fold_s, "max_metric_difference": max_metric_difference(local, ray), "torch_threads_local": _threads()}

@@ -281,7 +281,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     engine = Config.from_dict({"engine": engine_overrides(args)}).engine
-    report = run_study(args.data, args.out, conditions=args.conditions, conditions_file=args.conditions_file,
-                       preset=args.preset, folds=args.folds, epochs=args.epochs, device=args.device, engine=engine)
+    try:
+        report = run_study(args.data, args.out, conditions=args.conditions, conditions_file=args.conditions_file,
+                           preset=args.preset, folds=args.folds, epochs=args.epochs, device=args.device, engine=engine)
+    except RuntimeError as e:  # engine ray: Ray missing, or no cluster at --ray-address
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print_report(report)
     return 1 if report.failed else 0
