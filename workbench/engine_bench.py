@@ -69,12 +69,17 @@ def run_ray(cfgs: list, workers: int, log) -> tuple[float, float, dict[str, dict
     return time.perf_counter() - t0, start_s, results, [f["seconds"] for f in run.folds if f["status"] == "ran"]
 
 
+COUNTS = ("_tp", "_fp", "_tn", "_fn", "n_real_frames", "n_fake_frames")  # confusion counts and sizes, not rates
+
+
 def max_metric_difference(a: dict[str, dict], b: dict[str, dict]) -> float:
-    """The largest |a - b| over conditions, folds and fold metrics of two sets of kfold results."""
+    """The largest |a - b| over conditions, folds and fold metrics (rates, not counts) of two sets of kfold results."""
     worst = 0.0
     for cond, ra in a.items():
         for fa, fb in zip(sorted(ra["folds"], key=lambda f: f["fold"]), sorted(b[cond]["folds"], key=lambda f: f["fold"])):
             for m, v in fa["metrics"].items():
+                if m.endswith(COUNTS):
+                    continue
                 w = fb["metrics"].get(m)
                 if isinstance(v, float) and isinstance(w, float) and not (math.isnan(v) or math.isnan(w)):
                     worst = max(worst, abs(v - w))
@@ -122,7 +127,7 @@ def render(r: dict) -> str:
         f"ratio local/ray: {r['ratio']:.2f}x (Ray start-up left out: {r['ratio_folds_only']:.2f}x)",
         f"these {n} folds on N one-fold workers at Ray's fold time: " + ", ".join(
             projection(n, mean["ray"], max(r["fold_s"]["ray"]))),
-        f"largest |fold metric difference| local vs ray: {r['max_metric_difference']:.3g} "
+        f"largest |fold metric difference| (rates) local vs ray: {r['max_metric_difference']:.3g} "
         f"(torch thread counts differ: {r['torch_threads_local']} vs 1)",
         f"note: {usable_cores()} usable cores, shared with whoever else runs on this machine: the times are noisy"])
 
