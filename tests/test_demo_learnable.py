@@ -9,7 +9,8 @@ from workbench.config import Config
 # The demo's recipe (ratio ~1.89:1, artefact strength 1.5, every fake type) at a third of its size, with
 # shorter clips: 10 REAL + 19 FAKE over 6 identities, no long-form clips.
 SMALL_DEMO = dict(n_real=10, n_fake=19, n_identities=6, duration_mean=1.6, duration_std=0.2, duration_min=1.3,
-                  duration_max=1.9, n_long_real=0)
+                  duration_max=1.9, n_long_real=0, n_long_fake=0, n_partial=0, n_test_real=0, n_test_fake=0,
+                  n_test_partial=0)
 
 
 @pytest.mark.slow

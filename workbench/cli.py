@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "study": ("workbench.study", "run the notebook grid of experimental conditions with papermill"),
     "bench": ("workbench.bench", "benchmark the fast path against the naive path"),
     "report": ("workbench.report_html", "one self-contained HTML page of a study folder, notebooks beside it"),
+    "bench-engines": ("workbench.engine_bench", "wall time of a grid's folds: the local engine against Ray"),
 }
 
 

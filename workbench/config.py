@@ -29,6 +29,26 @@ def add_config_arguments(p: argparse.ArgumentParser,
                    help="override any config field, e.g. --set train.epochs=3 (repeatable)")
 
 
+# command-line flag (argparse dest) -> EngineConfig field
+ENGINE_FLAGS = {"engine": "kind", "ray_address": "address", "task_cpus": "num_cpus", "task_gpus": "num_gpus"}
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """--engine, --ray-address, --task-cpus and --task-gpus (the `engine` section), shared by kfold and study."""
+    p.add_argument("--engine", choices=["local", "ray"],
+                   help="local: the folds one after another in this process (default) | ray: one Ray task per fold")
+    p.add_argument("--ray-address", metavar="ADDRESS",
+                   help="with --engine ray: auto or ray://host:port joins a running cluster (default: a local instance)")
+    p.add_argument("--task-cpus", type=float, help="CPUs per fold task, and torch's thread count in it (default 1)")
+    p.add_argument("--task-gpus", type=float,
+                   help="GPUs per fold task; fractions share a GPU (default: 1 when the cluster has GPUs, else 0)")
+
+
+def engine_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The `engine` fields the flags of add_engine_arguments set."""
+    return {name: getattr(args, flag) for flag, name in ENGINE_FLAGS.items() if getattr(args, flag, None) is not None}
+
+
 @dataclass
 class AudioConfig:
     """Audio front end: MFCC settings shared by ingest and the model."""
@@ -203,6 +223,18 @@ class LocalizationConfig:
 
 
 @dataclass
+class EngineConfig:
+    """Where the units of work, one (condition, fold) each, run; it cannot change results (not in the fingerprint)."""
+
+    kind: str = "local"  # local: one fold after another in this process | ray: one Ray task per (condition, fold)
+    address: str | None = None  # ray: None starts a local instance; "auto" or "ray://host:port" joins a running cluster
+    num_cpus: float = 1.0  # CPUs per fold task; torch's thread count inside the task (at least 1)
+    num_gpus: float | None = None  # GPUs per fold task (fractions share a GPU); None: 1 when the cluster has GPUs
+    max_retries: int = 3  # reruns of a fold whose worker died; the rerun resumes from fold_k's last checkpoint
+    local_cpus: int | None = None  # CPUs of a locally started Ray instance (None: every usable core)
+
+
+@dataclass
 class Config:
     """The whole tree; saved beside every run."""
 
@@ -219,6 +251,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     localization: LocalizationConfig = field(default_factory=LocalizationConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
     # ------------------------------------------------------------------ I/O
     def to_dict(self) -> dict[str, Any]:
@@ -273,7 +306,7 @@ class Config:
     def fingerprint(self) -> str:
         """Stable JSON of the settings that define a training run (for resume checks)."""
         d = self.to_dict()
-        for k in ("out", "ingest", "synth", "eval", "localization"):
+        for k in ("out", "ingest", "synth", "eval", "localization", "engine"):
             d.pop(k, None)
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("progress", "device", "tensorboard")}
         d["data"] = {k: v for k, v in d["data"].items() if k not in ("num_workers", "cache", "root", "skip_bad")}
@@ -333,6 +366,16 @@ def _check_choice(*choices: str) -> Callable[[str, Any], None]:
     return check
 
 
+def _check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"config field {name} must be positive, got {value!r}")
+
+
+def _check_non_negative(name: str, value: float | None) -> None:
+    if value is not None and not value >= 0:
+        raise ValueError(f"config field {name} must be >= 0 (or null), got {value!r}")
+
+
 def _check_share(name: str, value: float) -> None:
     if not 0.0 < value < 1.0:
         raise ValueError(f"config field {name} must lie strictly between 0 and 1, got {value!r}")
@@ -345,6 +388,10 @@ VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "split.selection": _check_choice("inner", "outer"),
     "split.kind": _check_choice("stratified", "grouped", "length"),
     "split.inner_size": _check_share,
+    "engine.kind": _check_choice("local", "ray"),
+    "engine.num_cpus": _check_positive,
+    "engine.num_gpus": _check_non_negative,
+    "engine.max_retries": _check_non_negative,
 }
 
 

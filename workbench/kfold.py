@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from workbench.config import Config, add_config_arguments
+from workbench.config import Config, add_config_arguments, add_engine_arguments, engine_overrides
 from workbench.dataset import ClipDataset, DatasetSplit, fit_to_config, load_for_model
 from workbench.metrics import evaluation_metrics, metric_mode
 from workbench.predict import predict_record
@@ -333,6 +333,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-bad", action="store_true", help="train without files that fail validation")
     p.add_argument("--device", help="auto | cpu | cuda")
     p.add_argument("--no-progress", action="store_true")
+    add_engine_arguments(p)
 
 
 def _t_max_given(args: argparse.Namespace) -> bool:
@@ -359,7 +360,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         if v is not None:
             sec, _, name = key.rpartition(".")
             (nested.setdefault(sec, {}) if sec else nested)[name] = v
-    cfg = cfg.merged(nested)
+    cfg = cfg.merged({**nested, "engine": engine_overrides(args)})
     if getattr(args, "use_weighted_sampler", False):
         cfg.train.weighted_sampler = True
     if getattr(args, "use_weighted_loss", False):
@@ -385,11 +386,18 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 def main(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    failed: dict[int, str] = {}
     try:
-        results = run_kfold(cfg)
+        if cfg.engine.kind == "ray":
+            from workbench.engine import run_kfold_ray  # Ray is imported only for this engine
+            results, failed = run_kfold_ray(cfg)
+        else:
+            results = run_kfold(cfg)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(format_table(results))
     print(f"results: {Path(cfg.out) / 'kfold_results.json'}")
-    return 0
+    for k, why in sorted(failed.items()):
+        print(f"FAILED fold {k}: {why}", file=sys.stderr)
+    return 1 if failed else 0

@@ -11,6 +11,7 @@ Layout of a study (`run_dir`):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ import traitlets.config
 import yaml
 
 from workbench import paths
-from workbench.config import Config
+from workbench.config import Config, EngineConfig, add_engine_arguments, engine_overrides
 from workbench.records import write_json
 
 NOTEBOOK_DIR = paths.project_root() / "notebooks"
@@ -152,6 +153,7 @@ class StudyReport:
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     stages: list[dict] = field(default_factory=list)  # name, status (ran/skipped/failed), seconds, in order
+    folds: list[dict] = field(default_factory=list)  # engine ray: one record per (condition, fold), with its node
 
     @property
     def summary(self) -> Path:
@@ -167,8 +169,13 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
               conditions_file: str | Path | None = None, preset: str = "full", folds: int | None = None,
               epochs: int | None = None, device: str = "auto", after: tuple[str, ...] = AFTER,
               temporal_conditions: list[str] | None = None, notebook_dir: Path = NOTEBOOK_DIR,
-              stream: bool = True) -> StudyReport:
-    """Run the grid; finished conditions are skipped, a failing one (kernel death included) does not stop the rest."""
+              stream: bool = True, engine: EngineConfig | None = None) -> StudyReport:
+    """Run the grid; finished conditions are skipped, a failing one (kernel death included) does not stop the rest.
+
+    With `engine.kind=ray` the folds of every unfinished condition first run at once as Ray tasks; each
+    condition's notebook 02 then only collects them (a condition with a failed fold is reported, not run).
+    """
+    engine = engine or EngineConfig()
     # absolute: the command line's paths are relative to the user's folder, the kernels run in notebooks/
     data_dir, run_dir, t0 = Path(data_dir).resolve(), Path(run_dir).resolve(), time.time()
     grid = load_conditions(conditions_file)
@@ -184,12 +191,18 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
         log.setLevel(logging.INFO)
     common = dict(data_dir=str(data_dir), preset=preset, device=device, smoke=preset == "smoke")
     try:
+        folds_failed = _ray_folds(report, names, grid, engine, common, folds, epochs) if engine.kind == "ray" else {}
         for i, cond in enumerate(names, 1):
             cdir = run_dir / cond
             if _complete(cdir):
                 print(f"[{i}/{len(names)}] {cond}: complete, skipped", flush=True)
                 report.skipped.append(cond)
                 report.stages.append({"name": cond, "status": "skipped", "seconds": 0.0})
+                continue
+            if cond in folds_failed:
+                report.failed[cond] = folds_failed[cond]
+                report.stages.append({"name": cond, "status": "failed", "seconds": 0.0})
+                print(f"  FAILED {cond}: {folds_failed[cond]}", file=sys.stderr, flush=True)
                 continue
             print(f"[{i}/{len(names)}] {cond}: running {PER_CONDITION}", flush=True)
             params = dict(common, output_dir=str(cdir), condition=cond, overrides=grid[cond],
@@ -217,8 +230,24 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
     report.seconds = time.time() - t0
     write_metrics(run_dir, {"ran": report.ran, "skipped": report.skipped, "failed": report.failed,
                             "seconds": report.seconds, "stages": report.stages, "preset": preset,
-                            "data_dir": str(data_dir)}, name="study.json")
+                            "data_dir": str(data_dir), "engine": dataclasses.asdict(engine), "folds": report.folds},
+                  name="study.json")
     return report
+
+
+def _ray_folds(report: StudyReport, names: list[str], grid: dict[str, dict], engine: EngineConfig, common: dict,
+               folds: int | None, epochs: int | None) -> dict[str, str]:
+    """Every fold of the unfinished conditions as Ray tasks, at once; returns condition -> why it failed."""
+    from workbench.engine import run_conditions  # imports Ray: only under engine ray
+    t0 = time.time()
+    todo = [c for c in names if not _complete(report.run_dir / c)]
+    cfgs = [condition_config(common["data_dir"], str(report.run_dir / c), c, grid[c], common["preset"], folds, epochs,
+                             common["device"], False) for c in todo]  # what notebook 02 builds from its parameters
+    run = run_conditions(cfgs, engine) if cfgs else None
+    report.folds = run.folds if run else []
+    failed = run.failed if run else {}
+    report.stages.append({"name": "folds on ray", "status": "failed" if failed else "ran", "seconds": time.time() - t0})
+    return failed
 
 
 def _attempt(report: StudyReport, name: str, fn) -> None:
@@ -265,10 +294,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--device", default="auto")
+    add_engine_arguments(p)
 
 
 def main(args: argparse.Namespace) -> int:
-    report = run_study(args.data, args.out, conditions=args.conditions, conditions_file=args.conditions_file,
-                       preset=args.preset, folds=args.folds, epochs=args.epochs, device=args.device)
+    engine = Config.from_dict({"engine": engine_overrides(args)}).engine
+    try:
+        report = run_study(args.data, args.out, conditions=args.conditions, conditions_file=args.conditions_file,
+                           preset=args.preset, folds=args.folds, epochs=args.epochs, device=args.device, engine=engine)
+    except RuntimeError as e:  # engine ray: Ray missing, or no cluster at --ray-address
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print_report(report)
     return 1 if report.failed else 0
