@@ -287,6 +287,15 @@ def test_original_layout_takes_its_split_from_the_subfolder(tmp_path):
     assert sorted(r.video_id for r in data.test_rows) == ["d", "e"]  # test/ clips never join the folds
 
 
+def test_summary_is_the_same_for_folds_read_back_from_json():
+    from workbench.kfold import summarize
+    fresh = [{"metrics": {"a": float("nan"), "b": 0.5}}, {"metrics": {"a": float("nan"), "b": 0.7}}]
+    read_back = json.loads(json.dumps([{"metrics": {"a": None, "b": 0.5}}, {"metrics": {"a": None, "b": 0.7}}]))
+    s1, s2 = summarize(fresh), summarize(read_back)
+    assert s1["mean"].keys() == s2["mean"].keys() == {"a", "b"} and np.isnan(s2["mean"]["a"])
+    assert s2["std"]["b"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+
+
 def test_format_table_survives_a_null_metric():
     res = {"folds": [{"fold": 0, "best_epoch": 1, "metrics": {"outer_acc": 0.5, "outer_roc_auc": None}}],
            "mean": {"outer_acc": 0.5, "outer_roc_auc": None}, "std": {"outer_acc": None}}

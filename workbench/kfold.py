@@ -186,10 +186,11 @@ def run_fold(cfg: Config, plan: FoldPlan, data: DatasetSplit, *, cache: dict | N
 # ------------------------------------------------------------------ the experiment
 def summarize(folds: list[dict], key: str = "metrics") -> dict:
     """Mean and sample std (ddof=1) over folds of every numeric metric in `fold[key]`."""
-    names = sorted({m for f in folds for m, v in (f.get(key) or {}).items() if isinstance(v, (int, float))})
+    # None is a NaN read back from JSON (done.json): a fold finished earlier counts like one just trained
+    names = sorted({m for f in folds for m, v in (f.get(key) or {}).items() if v is None or isinstance(v, (int, float))})
     mean, std = {}, {}
     for m in names:
-        vals = np.array([(f.get(key) or {}).get(m, np.nan) for f in folds], dtype=float)
+        vals = np.array([_num((f.get(key) or {}).get(m)) for f in folds], dtype=float)
         ok = vals[~np.isnan(vals)]
         mean[m] = float(ok.mean()) if ok.size else math.nan
         std[m] = float(ok.std(ddof=STD_DDOF)) if ok.size > STD_DDOF else math.nan
