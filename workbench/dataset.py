@@ -305,17 +305,20 @@ def load_mfcc(path: str | Path) -> np.ndarray:
 
 
 class DrawSampler(Sampler):
-    """The draws of an index sampler (weighted, shuffled) as (index, epoch, position): each draw its own randomness."""
+    """The draws of an index sampler (weighted, shuffled) as (index, epoch, position): each draw its own randomness.
+
+    The base sampler is drawn once, here: a multi-process DataLoader iterates its sampler more than once per
+    epoch, and a sampler with its own generator would give other indices each time.
+    """
 
     def __init__(self, base, epoch: int):
-        self.base, self.epoch = base, epoch
+        self.draws = [(int(i), int(epoch), pos) for pos, i in enumerate(base)]
 
     def __len__(self) -> int:
-        return len(self.base)
+        return len(self.draws)
 
     def __iter__(self):
-        for pos, i in enumerate(self.base):
-            yield int(i), self.epoch, pos
+        return iter(self.draws)
 
 
 def loader_workers(cfg: Config, device: torch.device | str = "cpu", busy: bool = True) -> int:
@@ -332,13 +335,12 @@ def loader_workers(cfg: Config, device: torch.device | str = "cpu", busy: bool =
 
 
 def loader_context(workers: int):
-    """fork where the OS has it: workers then share the parent's RAM cache instead of unpickling a copy each."""
+    """fork where the OS has it: workers then share the parent's RAM cache instead of unpickling a copy each.
+
+    (A forked worker must not call cv2.setNumThreads: when the parent has used OpenCV's thread pool, it waits
+    for threads that do not exist in the child and hangs.)
+    """
     return multiprocessing.get_context("fork") if workers > 0 and "fork" in multiprocessing.get_all_start_methods() else None
-
-
-def worker_init(_: int) -> None:
-    """One OpenCV thread per loader worker (the workers are the parallelism)."""
-    cv2.setNumThreads(1)
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -53,7 +53,7 @@ def conv_nhwc_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     N = x.shape[0]
     O, C, kh, kw = weight.shape
     cols, Ho, Wo = _patches(x, kh, kw, stride, padding)
-    w = weight.permute(2, 3, 1, 0).reshape(kh * kw * C, O)  # (kh, kw, C) order, like the patches
+    w = weight.permute(2, 3, 1, 0).reshape(kh * kw * C, O).contiguous()  # (kh, kw, C) order, like the patches
     out = torch.addmm(bias, cols, w) if bias is not None else cols @ w
     return out.view(N, Ho, Wo, O).permute(0, 3, 1, 2)
 
@@ -296,11 +296,16 @@ class MMMSBA(nn.Module):
 
     def sequence(self, face_feat: torch.Tensor, lip_feat: torch.Tensor, audio: torch.Tensor,
                  audio_idx: torch.Tensor, mask: torch.Tensor, audio_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Everything after the CNNs: GRUs, audio alignment, attention, classifier, pooling."""
+        """Everything after the CNNs: the three GRUs, then `fuse`."""
         lengths = mask.sum(1)  # (B,)
         f = self.face_seq(face_feat, lengths)  # (B, T, 100)
         l = self.lip_seq(lip_feat, lengths)  # (B, T, 100)
         a_full = self.audio_seq(self.normalise_audio(audio, audio_lengths), audio_lengths)  # (B, Ta, 100) at the MFCC rate
+        return self.fuse(f, l, a_full, audio_idx, mask)
+
+    def fuse(self, f: torch.Tensor, l: torch.Tensor, a_full: torch.Tensor, audio_idx: torch.Tensor,
+             mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The GRUs' outputs -> audio at each frame's timestamp, attention, classifier, pooling."""
         idx = audio_idx.clamp(min=0)[..., None].expand(-1, -1, a_full.shape[-1])  # (B, T, 100)
         a = torch.gather(a_full, 1, idx)  # (B, T, 100): the audio step at each frame's timestamp
         mods = {"face": f, "lip": l, "audio": a}

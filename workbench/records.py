@@ -298,12 +298,14 @@ def write_json(path: str | Path, obj: Any, indent: int = 2) -> Path:
 
 
 def save_record(path: str | Path, rec: VideoRecord, storage: str = "lossless", quality: int = 95,
-                compress: bool = False) -> Path:
+                compress: bool = False, encoded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
     """Write a record atomically (temp file + rename), its crops stored as `storage`.
 
     lossless (per-frame lossless WebP, the default), png, jpeg (lossy, at `quality`) or raw (uncompressed
     uint8 arrays; `compress` deflates those, which makes them unreadable frame by frame). Compact crops
-    are written uncompressed inside the npz, so each frame can be read in place.
+    are written uncompressed inside the npz, so each frame can be read in place. `encoded` gives crops
+    already encoded with the storage's codec, {key: (data, offsets)} (the record's arrays then only give
+    the shapes), e.g. to write many records from a few encoded frames.
     """
     codec = codec_for(storage)
     payload = dict(
@@ -318,7 +320,10 @@ def save_record(path: str | Path, rec: VideoRecord, storage: str = "lossless", q
         payload["lip"] = np.ascontiguousarray(rec.lip, dtype=np.uint8)
     else:
         for key in ("frames", "lip"):
-            payload[f"{key}_data"], payload[f"{key}_offsets"] = encode_frames(getattr(rec, key), codec, quality)
+            done = (encoded or {}).get(key)
+            if done is not None and len(done[1]) != len(getattr(rec, key)) + 1:
+                raise ValueError(f"encoded '{key}' has {len(done[1]) - 1} frames, the record {len(getattr(rec, key))}")
+            payload[f"{key}_data"], payload[f"{key}_offsets"] = done or encode_frames(getattr(rec, key), codec, quality)
         payload["storage"] = np.str_(storage_header(codec, quality if codec == "jpeg" else None,
                                                     {"frames": rec.frames.shape, "lip": rec.lip.shape}))
     if rec.frame_label is not None:

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from workbench.config import Config
 from workbench.augment import active as augment_active
-from workbench.dataset import ClipDataset, DrawSampler, collate, loader_context, loader_workers, to_device, worker_init
+from workbench.dataset import ClipDataset, DrawSampler, collate, loader_context, loader_workers, to_device
 from workbench.losses import build_objective, make_weighted_sampler, posthoc_adjust
 from workbench.metrics import frame_metrics, metric_mode, video_metrics
 from workbench.model import MMMSBA, init_seed
@@ -170,8 +170,7 @@ class Trainer:
         workers = loader_workers(self.cfg, self.device, busy=busy)
         return DataLoader(ds, batch_size=self.cfg.train.batch_size, sampler=sampler, collate_fn=collate,
                           num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=False,
-                          drop_last=False, multiprocessing_context=loader_context(workers),
-                          worker_init_fn=worker_init if workers else None)
+                          drop_last=False, multiprocessing_context=loader_context(workers))
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, epoch: int) -> dict[str, float]:
