@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -251,17 +252,25 @@ class ClipDataset(Dataset):
         return rec
 
     def _estimate(self, i: int, n_frames: int | None = None) -> int:
-        """Decoded bytes of record i at the model's sizes, from its frame count (the index row's by default)."""
+        """Decoded bytes of record i at the model's sizes, from its frame count (the index row's, else the file's)."""
         n = n_frames if n_frames is not None else self.rows[i].n_frames
+        if n <= 0:
+            n = self._load(i, lazy=True).n_frames
         return int(n * 3 * (self.cfg.data.face_size ** 2 + self.cfg.data.lip_size ** 2))
 
     def preload(self) -> bool:
         """Decode into the cache every record that fits its budget, now (before DataLoader workers fork: they
-        then share it); True when every record of this dataset is cached."""
-        if self.cache.budget > 0:
+        then share it), several at a time (decoders release the GIL); True when every record is cached."""
+        if self.cache.budget > 0 and get_worker_info() is None:
+            todo, room = [], self.cache.budget - self.cache.used()
             for i, row in enumerate(self.rows):
-                if self.cache.get(row.path) is None and self.cache.fits(self._estimate(i)):
-                    self.record(i)
+                need = self._estimate(i)
+                if self.cache.get(row.path) is None and need <= room:
+                    todo.append(i)
+                    room -= need
+            with ThreadPoolExecutor(max(1, min(usable_cores(), len(todo)))) as pool:
+                for i, rec in zip(todo, pool.map(lambda k: self._load(k, lazy=False), todo)):
+                    self.cache.put(self.rows[i].path, rec)
         return all(self.cache.get(r.path) is not None for r in self.rows)
 
     def set_epoch(self, epoch: int) -> None:

@@ -168,10 +168,14 @@ class SequenceEncoder(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
         lengths = lengths.cpu()
-        if self.fast and bool((lengths == T).all()):  # no padding: packing would change nothing
+        if self.fast and x.device.type == "cpu":  # fp32: autocast would cast the weights at every step
+            with torch.autocast("cpu", enabled=False):
+                if bool((lengths == T).all()):  # no padding: packing would change nothing
+                    out, _ = self.gru(x.float())
+                else:
+                    out = self._padded_bidirectional(x.float(), lengths)
+        elif self.fast and bool((lengths == T).all()):
             out, _ = self.gru(x.float())
-        elif self.fast and x.device.type == "cpu":
-            out = self._padded_bidirectional(x.float(), lengths)
         else:  # packed sequences (cuDNN runs them natively)
             packed = pack_padded_sequence(x.float(), lengths, batch_first=True, enforce_sorted=False)
             out, _ = self.gru(packed)

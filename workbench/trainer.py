@@ -19,8 +19,8 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
-from workbench.config import Config
 from workbench.augment import active as augment_active
+from workbench.config import Config
 from workbench.dataset import ClipDataset, DrawSampler, collate, loader_context, loader_workers, to_device
 from workbench.losses import build_objective, make_weighted_sampler, posthoc_adjust
 from workbench.metrics import frame_metrics, metric_mode, video_metrics
