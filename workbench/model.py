@@ -141,6 +141,8 @@ class FrameCNN(nn.Module):
         fold = not self.training and all(b.running_var is not None and not b.training for b in (bn1, bn2, bn3))
         x = x.float() if x.dtype != torch.float32 else x.clone()  # (N, H, W, 3), our own copy
         x = x.sub_(self.mean.view(3)).div_(self.std.view(3))
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):  # the cast autocast gives the patches, done
+            x = x.to(torch.get_autocast_dtype("cpu"))  # once on the image: pad and patches at half the bytes
         w, b = _conv_weights(conv1, bn1 if fold else None)
         plain = conv1.groups == 1 and conv1.dilation == (1, 1) and conv1.padding_mode == "zeros"
         if x.device.type == "cpu" and plain and not isinstance(conv1.padding, str):
