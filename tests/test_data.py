@@ -211,6 +211,12 @@ def test_lossless_and_uncompressed_records_give_identical_predictions(toy, tmp_p
     b = _fit(raw, tmp_path / "uncompressed", "data.cache_gb=0")
     assert a[0] == b[0]
     pd.testing.assert_frame_equal(a[1], b[1])
+    from workbench.predict import predict_files  # and full-length inference, streamed from either layout
+    ckpt = tmp_path / "lossless" / "mmms-ba_balanced_best.pth"
+    for folder, name in ((toy, "l"), (raw, "u")):
+        predict_files([ckpt], [folder / "fake_011.npz"], tmp_path / name, chunk=7, device="cpu", progress=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "l" / "fake_011_pfake.csv"),
+                                  pd.read_csv(tmp_path / "u" / "fake_011_pfake.csv"))
 
 
 # ------------------------------------------------------------------ draws
