@@ -21,6 +21,7 @@ import io
 import json
 import struct
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -73,9 +74,16 @@ def encode_frame(frame: np.ndarray, codec: str, quality: int = 95) -> bytes:
     return enc.tobytes()
 
 
-def encode_frames(frames, codec: str, quality: int = 95) -> tuple[np.ndarray, np.ndarray]:
-    """(T, H, W, 3) crops -> (concatenated image bytes (N,) uint8, offsets (T+1,) int64)."""
-    blobs = [encode_frame(frames[k], codec, quality) for k in range(len(frames))]
+def encode_frames(frames, codec: str, quality: int = 95, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(T, H, W, 3) crops -> (concatenated image bytes (N,) uint8, offsets (T+1,) int64).
+
+    Frames are encoded by `threads` threads (the encoders release the GIL); by default as many as OpenCV may
+    use in this process (ingest gives each of its workers cores / workers).
+    """
+    n = max(1, threads if threads is not None else cv2.getNumThreads())
+    frames = frames if isinstance(frames, np.ndarray) else np.asarray(frames)  # one reader: StoredFrames is not thread-safe
+    with ThreadPoolExecutor(n) as pool:
+        blobs = list(pool.map(lambda k: encode_frame(frames[k], codec, quality), range(len(frames))))
     offsets = np.zeros(len(blobs) + 1, dtype=np.int64)
     offsets[1:] = np.cumsum([len(b) for b in blobs])
     return np.frombuffer(b"".join(blobs), dtype=np.uint8), offsets
