@@ -59,6 +59,17 @@ def needs_wave(cfg: AugmentConfig) -> bool:
     return cfg.audio_noise
 
 
+def prepare(cfg: AugmentConfig, audio: AudioConfig) -> None:
+    """Load what the switched-on augmentations need now, in the trainer: loader workers forked from it inherit it
+    instead of paying it again every epoch (librosa's first MFCC takes ~2 s: imports and compiled kernels)."""
+    if cfg.audio_noise:
+        try:
+            from workbench.audio import mfcc
+        except ImportError as e:
+            raise ImportError(f"augment.audio_noise needs librosa ({e}); install it or switch audio noise off") from e
+        mfcc(np.zeros(audio.n_fft, dtype=np.float32), audio)
+
+
 def _stream(key: tuple[int, ...], name: str) -> np.random.Generator:
     return np.random.default_rng([*map(int, key), 104729, STREAMS[name]])
 

@@ -223,6 +223,8 @@ class ClipDataset(Dataset):
         self.epoch = 0
         self.cache = cache if isinstance(cache, ClipCache) else ClipCache(cache_budget_bytes(cfg, concurrent), cache)
         self.wave = augment.needs_wave(cfg.augment)  # also when evaluating: the cache is shared with training
+        if train:
+            augment.prepare(cfg.augment, cfg.audio)
 
     def __len__(self) -> int:
         return len(self.rows)
