@@ -270,3 +270,33 @@ def test_manifest_fake_segments_become_frame_labels(videos, tmp_path):
     s = ingest(manifest("[[0.0, 0.1]]"), out, Config(), workers=1, progress=False)
     assert (s.done, s.skipped) == (1, 2)
     assert np.flatnonzero(load_record(out / "partial.npz").frame_label).tolist() == [0, 1, 2]
+
+
+def test_records_are_compact_keep_the_waveform_and_ingest_reports_disk_per_hour(ingested, videos, tmp_path, capsys):
+    from workbench.audio import mfcc
+    out, s = ingested
+    npz = sorted(out.glob("*.npz"))
+    assert s.disk_bytes == sum(p.stat().st_size for p in npz) and s.storage == "lossless"
+    assert s.gb_per_hour == pytest.approx(s.disk_bytes / 1e9 / (s.total_duration / 3600))
+    assert "GB per hour of video" in str(s)
+    rec = load_record(out / "r1.npz", warn=False)
+    assert "storage" in np.load(out / "r1.npz").files  # per-frame images, not raw arrays
+    assert rec.audio_wave.dtype == np.int16 and rec.wave_rate == 16000
+    assert len(rec.audio_wave) == pytest.approx(1.5 * 16000, rel=0.03)
+    np.testing.assert_allclose(rec.audio, mfcc(rec.audio_wave / 32767.0, Config().audio), atol=1e-3)  # MFCC of the kept wave
+    (tmp_path / "src" / "real").mkdir(parents=True)
+    shutil.copy(videos / "real" / "r1.mp4", tmp_path / "src" / "real" / "r1.mp4")
+    sizes = {}
+    for storage in ("raw", "jpeg"):
+        assert cli.main(["ingest", str(tmp_path / "src"), str(tmp_path / storage), "--workers", "1", "--no-progress",
+                         "--storage", storage]) == 0
+        assert f"({storage})" in capsys.readouterr().out
+        sizes[storage] = (tmp_path / storage / "r1.npz").stat().st_size
+        back = load_record(tmp_path / storage / "r1.npz", warn=False)
+        assert back.n_frames == rec.n_frames
+        if storage == "raw":
+            np.testing.assert_array_equal(back.frames, rec.frames)  # lossless storage: the very same crops
+    lossless = (out / "r1.npz").stat().st_size
+    assert sizes["raw"] > 2.5 * lossless and lossless > sizes["jpeg"]
+    with pytest.raises(ValueError, match="storage must be one of"):
+        ingest(tmp_path / "src", tmp_path / "bad", Config.load(None, ["ingest.storage=zip"]), workers=1, progress=False)

@@ -1,15 +1,18 @@
-"""Audio front end: decode a container's audio with ffmpeg, MFCC features and leading/trailing silence."""
+"""Audio front end: decode a container's audio with ffmpeg, MFCC features and leading/trailing silence.
+
+librosa and imageio-ffmpeg are imported inside the functions that use them: training (audio noise needs
+`mfcc`) runs on machines that have neither ffmpeg nor, for the video parts, librosa.
+"""
 from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
-import librosa
 import numpy as np
 
 from workbench.config import AudioConfig
+from workbench.records import WAVE_SCALE
 
 # First bytes of the containers we accept; used to tell a damaged video from a file that is no video at all.
 _MAGIC = (
@@ -37,7 +40,8 @@ class AudioError(RuntimeError):
 class AudioFeatures:
     """MFCC frames and the silence measured at both ends of the track."""
 
-    mfcc: np.ndarray  # (T_a, n_mfcc) float32, time-major
+    mfcc: np.ndarray  # (T_a, n_mfcc) float32, time-major, computed from `wave`
+    wave: np.ndarray  # (N,) int16 mono waveform at the sample rate (y * 32767, rounded)
     rate: float  # MFCC frames per second (sample_rate / hop_length)
     duration: float  # seconds of decoded audio
     lead_silence: float  # seconds
@@ -71,6 +75,7 @@ def _explain_open_error(path: Path, stderr: str) -> str:
 
 def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     """The container's first audio track as mono float32 at ``sample_rate``; raise AudioError with the reason."""
+    import imageio_ffmpeg
     path = Path(path)
     if not path.is_file():
         raise AudioError("file not found")
@@ -94,8 +99,14 @@ def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     return y.astype(np.float32)
 
 
+def quantize(y: np.ndarray) -> np.ndarray:
+    """A float waveform in [-1, 1] as int16 (y * 32767, rounded, clipped): what records keep as ``audio_wave``."""
+    return np.round(np.clip(y, -1.0, 1.0) * WAVE_SCALE).astype(np.int16)
+
+
 def mfcc(y: np.ndarray, cfg: AudioConfig) -> np.ndarray:
     """MFCC frames (T_a, n_mfcc) float32 of a mono signal at ``cfg.sample_rate``."""
+    import librosa
     m = librosa.feature.mfcc(y=y, sr=cfg.sample_rate, n_mfcc=cfg.n_mfcc, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
     return np.ascontiguousarray(m.T, dtype=np.float32)
 
@@ -103,6 +114,7 @@ def mfcc(y: np.ndarray, cfg: AudioConfig) -> np.ndarray:
 def silence(y: np.ndarray, sample_rate: int, top_db: float = 40.0, frame_length: int = 2048,
             hop_length: int = 512) -> tuple[float, float]:
     """Seconds of silence (quieter than ``top_db`` below the peak) at the start and the end of a signal."""
+    import librosa
     duration = len(y) / sample_rate
     if len(y) == 0 or float(np.max(np.abs(y))) == 0.0:
         return duration, 0.0  # all silent: count it as leading silence
@@ -111,8 +123,10 @@ def silence(y: np.ndarray, sample_rate: int, top_db: float = 40.0, frame_length:
 
 
 def audio_features(path: str | Path, cfg: AudioConfig, top_db: float = 40.0) -> AudioFeatures:
-    """Decode a file's audio and compute its MFCC frames and end silences; raise AudioError."""
-    y = decode_audio(path, cfg.sample_rate)
+    """Decode a file's audio and compute its MFCC frames (from the int16 waveform that is kept) and end silences."""
+    wave = quantize(decode_audio(path, cfg.sample_rate))
+    y = wave.astype(np.float32) / np.float32(WAVE_SCALE)
     lead, trail = silence(y, cfg.sample_rate, top_db=top_db, hop_length=cfg.hop_length)
-    return AudioFeatures(mfcc=mfcc(y, cfg), rate=cfg.sample_rate / cfg.hop_length, duration=len(y) / cfg.sample_rate,
+    return AudioFeatures(mfcc=mfcc(y, cfg), wave=wave, rate=cfg.sample_rate / cfg.hop_length,
+                         duration=len(y) / cfg.sample_rate,
                          lead_silence=float(lead), trail_silence=float(trail))

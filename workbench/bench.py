@@ -57,7 +57,7 @@ _USER_ENV = {k: os.environ.get(k) for k in FAST_ENV}  # as the user started us (
 
 STUDY = {"clips": 917, "folds": 5, "epochs": 15}
 TARGETS_CPU = {"train_speedup": 3.0, "infer_speedup": 3.0, "infer_memory_ratio": 5.0, "ingest_realtime_per_worker": 3.0}
-PARTS = ("train", "infer", "ingest")
+PARTS = ("train", "infer", "ingest", "scale")
 
 
 # ------------------------------------------------------------------ small helpers
@@ -163,8 +163,9 @@ def device_info(device: str) -> dict[str, Any]:
                 break
     except OSError:
         pass
+    from workbench.bench_profile import isa_flags
     info = {"type": dev.type, "cpu": cpu, "cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "cpu_bf16": cpu_supports_bf16()}
+            "cpu_bf16": cpu_supports_bf16(), "isa": isa_flags()}
     dt = amp_dtype(dev, True)
     info["amp_dtype"] = str(dt).replace("torch.", "") if dt is not None else None
     if dev.type == "cuda":
@@ -446,10 +447,30 @@ def worker_train_fast(spec: dict) -> dict:
             trainer.evaluate(sub)
             _sync(dev)
             evals.append(time.perf_counter() - t)
-    return {"step_s": _steps(step, warm), "eval_step_s": _steps(evals, warm), "gemm_peak": peak,
-            "cache_build_s": cache_s, "memory": mem.as_dict(), "amp_dtype": str(dt) if dt else None,
-            "channels_last": cfg.train.channels_last, "compile": cfg.train.compile,
-            "loader_workers": cfg.data.num_workers, "device": device_info(str(dev))}
+    out = {"step_s": _steps(step, warm), "eval_step_s": _steps(evals, warm), "gemm_peak": peak,
+           "cache_build_s": cache_s, "memory": mem.as_dict(), "amp_dtype": str(dt) if dt else None,
+           "channels_last": cfg.train.channels_last, "compile": cfg.train.compile,
+           "loader_workers": cfg.data.num_workers, "device": device_info(str(dev)),
+           "data_s": _data_times(rows[: B * (warm + rep)], root, cfg, ds.cache, B, rep)}
+    if spec.get("profile_repeats", 0) > 0 and dev.type == "cpu":
+        from workbench.bench_profile import profile_step
+        out["profile"] = profile_step(cfg, True, clip_seconds=spec["clip_seconds"], repeats=spec["profile_repeats"])
+    return out
+
+
+def _data_times(rows, root: Path, cfg, cache, B: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds to make one training batch in this process: from the RAM cache, and read on demand from the records."""
+    from workbench.dataset import ClipDataset, collate
+    out = {}
+    for name, c in (("ram_cache", cache), ("on_demand", None)):
+        ds = ClipDataset(rows, root, cfg.merged({"data": {"cache_gb": 0.0}}) if c is None else cfg, train=True, cache=c)
+        times = []
+        for r in range(repeats):
+            t = time.perf_counter()
+            collate([ds[(i % len(rows), 0, r * B + i)] for i in range(B)])
+            times.append(time.perf_counter() - t)
+        out[name] = times
+    return out
 
 
 def worker_train_naive(spec: dict) -> dict:
@@ -527,9 +548,13 @@ def worker_train_naive(spec: dict) -> dict:
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         naive_forward(cpu_model, one)
     eval_flops = fc.get_total_flops() * B
-    return {"step_s": _steps(step, warm), "eval_step_s": _steps(evals, warm), "gemm_peak": peak,
-            "memory": mem.as_dict(), "flops_per_step": train_flops, "flops_per_eval_step": eval_flops,
-            "device": device_info(str(dev))}
+    out = {"step_s": _steps(step, warm), "eval_step_s": _steps(evals, warm), "gemm_peak": peak,
+           "memory": mem.as_dict(), "flops_per_step": train_flops, "flops_per_eval_step": eval_flops,
+           "device": device_info(str(dev))}
+    if spec.get("profile_repeats", 0) > 0 and dev.type == "cpu":
+        from workbench.bench_profile import profile_step
+        out["profile"] = profile_step(cfg, False, clip_seconds=spec["clip_seconds"], repeats=spec["profile_repeats"])
+    return out
 
 
 def worker_infer_fast(spec: dict) -> dict:
@@ -570,9 +595,16 @@ def worker_ingest(spec: dict) -> dict:
             "failures": [list(f) for f in summary.failures]}
 
 
+def worker_scale(spec: dict) -> dict:
+    """One run of the scale part (workbench.bench_scale)."""
+    from workbench.bench_scale import worker_scale as run
+    return run(spec)
+
+
 WORKERS: dict[str, Callable[[dict], dict]] = {
     "train-fast": worker_train_fast, "train-naive": worker_train_naive,
     "infer-fast": worker_infer_fast, "infer-naive": worker_infer_naive, "ingest": worker_ingest,
+    "scale": worker_scale,
 }
 
 
@@ -628,7 +660,7 @@ def bench_train(args, spec: dict, tmp: Path, log) -> dict:
                      "clips_per_s_range": [B / st["max"], B / st["min"]],
                      "gflops": naive["flops_per_step"] / st["median"] / 1e9, "gemm_peak": r["gemm_peak"],
                      "eval_step_s": ev, "eval_clips_per_s": ecps, "protocol_hours": hours, "memory": r["memory"]}
-        for k in ("cache_build_s", "amp_dtype", "channels_last", "compile", "loader_workers"):
+        for k in ("cache_build_s", "amp_dtype", "channels_last", "compile", "loader_workers", "profile", "data_s"):
             if k in r:
                 res[name][k] = r[k]
     res["ratio"] = {"clips_per_s": res["fast"]["clips_per_s"] / res["naive"]["clips_per_s"],
@@ -739,9 +771,12 @@ def check_targets(res: dict) -> list[dict]:
         met = None if value is None else (value >= target if op == ">=" else value <= target)
         out.append({"name": name, "value": value, "target": f"{op} {target}", "met": met, "note": note})
 
+    if "scale" in res:  # memory, relative speed and disk: on any device
+        from workbench.bench_scale import check
+        check(res["scale"], add)
     if dev != "cpu":
-        return [{"name": "CPU targets", "value": None, "target": "", "met": None,
-                 "note": f"measured on {dev}; the issue's targets here are for a 2-core CPU"}]
+        return out + [{"name": "CPU targets", "value": None, "target": "", "met": None,
+                       "note": f"measured on {dev}; the issue's speed targets here are for a 2-core CPU"}]
     if "train" in res:
         add("training throughput, fast/naive", res["train"]["ratio"]["clips_per_s"], TARGETS_CPU["train_speedup"], ">=")
     if "infer" in res:
@@ -778,6 +813,9 @@ def render(res: dict) -> str:
         where += f" {dv.get('gpu')} ({dv.get('gpu_memory_gb', 0):.0f} GB)"
     lines.append(f"device: {where}; CPU {dv['cpu']}, {dv['cpu_threads']} threads; torch {dv['torch']}; "
                  f"autocast: {dv['amp_dtype'] or 'off (fp32; no native bf16 on this CPU)' if dv['type'] == 'cpu' else dv['amp_dtype']}")
+    if dv.get("isa"):
+        lines.append(f"CPU instruction sets: {' '.join(dv['isa']['flags']) or 'none found'} "
+                     f"(torch kernels: {dv['isa']['torch_capability']})")
     lines.append(f"settings: batch {st['batch']} x {st['frames']} frames, face {st['face_size']} px, lip {st['lip_size']} px, "
                  f"training videos {st['video_frames']} frames; {st['repeats']} timed repeats after {st['warmup']} warm-up; "
                  f"long video {st['long_frames']} frames, chunk {st['chunk']}; npz deflate level {st['zlib_level']}"
@@ -804,6 +842,14 @@ def render(res: dict) -> str:
             lines.append(f"  fast path: uint8 cache built once in {f['cache_build_s']:.2f} s (not in the step times); "
                          f"loader workers {f.get('loader_workers')}, autocast {f.get('amp_dtype') or 'off'}, "
                          f"channels-last {f.get('channels_last')}, compile {f.get('compile')}")
+        if f.get("data_s"):
+            d = {k: float(np.median(v)) for k, v in f["data_s"].items()}
+            lines.append(f"  data, one batch in one process: {d['ram_cache']:.3f} s from the RAM cache, "
+                         f"{d['on_demand']:.3f} s read on demand from the compact records (loader workers overlap it)")
+        if f.get("profile"):
+            from workbench.bench_profile import render as render_profile
+            lines.append("")
+            lines += render_profile(f["profile"], n.get("profile"))
     if "infer" in res:
         inf = res["infer"]
         f, n = inf["fast"], inf["naive"]
@@ -841,6 +887,10 @@ def render(res: dict) -> str:
                          f"{c['clips_per_worker']} clips per worker, i.e. without worker start-up)")
             for fl in ing["failures"]:
                 lines.append(f"  failed: {fl}")
+    if "scale" in res:
+        from workbench.bench_scale import render as render_scale
+        lines.append("")
+        lines += render_scale(res["scale"])
     if res.get("targets"):
         lines.append("")
         lines.append("targets")
@@ -863,7 +913,7 @@ def _size(value: str) -> tuple[int, int]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments of `workbench bench` (defaults: the reference settings)."""
-    p.add_argument("--parts", default="train,infer,ingest", help="comma list of: train, infer, ingest")
+    p.add_argument("--parts", default="train,infer,ingest", help="comma list of: train, infer, ingest, scale")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--batch", type=int, default=8, help="clips per training batch")
     p.add_argument("--frames", type=int, default=50, help="frames per training clip")
@@ -881,9 +931,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ingest-workers", type=int, default=0, help="workers of the all-workers run (0 = all cores)")
     p.add_argument("--ingest-clips", type=int, default=4, help="copies of the clip per worker in the longer ingest run (>= 2)")
     p.add_argument("--ingest-repeats", type=int, default=1)
+    p.add_argument("--scale-clips", default="40,400", help="dataset sizes (clips) of the scale part, comma list")
+    p.add_argument("--scale-seconds", type=float, default=20.0, help="seconds per clip in the scale part")
+    p.add_argument("--scale-no-real", action="store_true",
+                   help="scale part without the disk figures on real crops (1080p clip, demo clips)")
     p.add_argument("--workers", type=int, default=None,
                    help="DataLoader workers of the fast path (default: 0 on CPU, where the data is in memory; 4 on CUDA)")
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path's model")
+    p.add_argument("--profile-repeats", type=int, default=2,
+                   help="timed runs of each piece of the training step in the breakdown (0: no breakdown; CPU only)")
+    p.add_argument("--clip-seconds", type=float, default=20.0,
+                   help="clip length whose MFCC steps the breakdown's audio GRU runs over (study clips: ~20 s)")
     p.add_argument("--naive-runtime", choices=("default", "fast"), default="default",
                    help="runtime of the naive path: the process defaults (the original) or the fast path's")
     p.add_argument("--zlib-level", type=int, default=1,
@@ -934,7 +992,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     spec = {"device": device, "batch": args.batch, "frames": args.frames, "face_size": args.face_size,
             "lip_size": args.lip_size, "warmup": args.warmup, "repeats": args.repeats, "chunk": args.chunk,
-            "workers": workers, "compile": args.compile, "set": list(args.set), "seed": args.seed, "out": str(tmp / "out")}
+            "workers": workers, "compile": args.compile, "set": list(args.set), "seed": args.seed, "out": str(tmp / "out"),
+            "profile_repeats": args.profile_repeats, "clip_seconds": args.clip_seconds}
     try:
         if "train" in parts:
             res["train"] = bench_train(args, spec, tmp, log)
@@ -943,6 +1002,9 @@ def run(args: argparse.Namespace) -> dict:
             res["infer"] = bench_infer(args, spec, tmp, log)
         if "ingest" in parts:
             res["ingest"] = bench_ingest(args, tmp, log)
+        if "scale" in parts:
+            from workbench.bench_scale import bench_scale
+            res["scale"] = bench_scale(args, spec, tmp, log, run_worker)
     finally:
         if own_tmp and not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

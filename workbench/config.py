@@ -48,6 +48,9 @@ def engine_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The `engine` fields the flags of add_engine_arguments set."""
     return {name: getattr(args, flag) for flag, name in ENGINE_FLAGS.items() if getattr(args, flag, None) is not None}
 
+# data settings that change how clips are read, never which clips: outside the fingerprint (resume across them)
+RESULT_NEUTRAL_DATA = ("num_workers", "cache_gb", "root", "skip_bad")
+
 
 @dataclass
 class AudioConfig:
@@ -72,8 +75,34 @@ class DataConfig:
     face_size: int = 224
     lip_size: int = 112
     skip_bad: bool = False  # skip unreadable/invalid files instead of failing
-    cache: bool = True  # decode every npz once into uint8 memory instead of re-reading per step
-    num_workers: int = 0
+    cache_gb: float = 2.0  # RAM for decoded crops, per machine, shared by the trainers running at once (0 = off)
+    num_workers: int = -1  # DataLoader worker processes reading clips while the model computes (-1 = auto)
+
+
+@dataclass
+class AugmentConfig:
+    """The study's training-time augmentations, each a switch with its probability; never applied at evaluation.
+
+    Each draw of a training clip decides every switch independently; parameters are drawn per clip (one
+    JPEG quality, noise level and colour change for all its frames: one camera), noise per pixel and frame.
+    """
+
+    compression: bool = False  # re-compress face and lip crops as JPEG at a random quality
+    compression_p: float = 0.3
+    jpeg_quality: list[int] = field(default_factory=lambda: [30, 90])  # uniform integer range, inclusive
+    noise: bool = False  # additive Gaussian pixel noise
+    noise_p: float = 0.2
+    noise_std: list[float] = field(default_factory=lambda: [2.0, 10.0])  # sigma range, 0-255 pixel units
+    color_jitter: bool = False  # brightness, contrast, saturation and hue
+    color_jitter_p: float = 0.3
+    brightness: float = 0.2  # factor drawn from [1 - b, 1 + b]
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.02  # shift drawn from [-h, h] of the hue circle
+    audio_noise: bool = False  # white noise on the 16 kHz waveform at a random SNR; MFCCs recomputed from it
+    audio_noise_p: float = 0.2
+    snr_db: list[float] = field(default_factory=lambda: [10.0, 30.0])  # uniform range
+    only_real: bool = False  # augment REAL clips only (the study's REAL-only augmentation idea)
 
 
 @dataclass
@@ -87,6 +116,7 @@ class ModelConfig:
     attention: str = "bi_modal"  # bi_modal | self | none
     dropout: float = 0.0
     mc_dropout: float = 0.0  # dropout kept active at inference for MC-dropout uncertainty (0 = off)
+    audio_norm: str = "train"  # train: MFCC standardised with training-fold statistics | utterance: per-clip CMVN | none
 
 
 @dataclass
@@ -176,6 +206,8 @@ class IngestConfig:
     silence_top_db: float = 40.0  # audio this many dB below its peak counts as silence
     track_size: int = 160  # while tracking, detect in a region around the last face resized to this (0 = whole frame)
     track_context: float = 2.0  # that region's side / the face box's side
+    storage: str = "lossless"  # lossless: per-frame PNG | jpeg: per-frame JPEG at jpeg_quality (lossy) | raw: uncompressed
+    jpeg_quality: int = 95  # storage=jpeg only
 
 
 @dataclass
@@ -243,6 +275,7 @@ class Config:
     out: str = "outputs/run"
     audio: AudioConfig = field(default_factory=AudioConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -309,7 +342,7 @@ class Config:
         for k in ("out", "ingest", "synth", "eval", "localization", "engine"):
             d.pop(k, None)
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("progress", "device", "tensorboard")}
-        d["data"] = {k: v for k, v in d["data"].items() if k not in ("num_workers", "cache", "root", "skip_bad")}
+        d["data"] = {k: v for k, v in d["data"].items() if k not in RESULT_NEUTRAL_DATA}
         return json.dumps(d, sort_keys=True)
 
 

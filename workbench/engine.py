@@ -129,8 +129,14 @@ def record_attempt(cfg: Config, fdir: Path, node: dict[str, Any]) -> int:
 
 def fold_task(cfg: Config, plan: FoldPlan, data: DatasetSplit, num_cpus: float) -> dict[str, Any]:
     """One (condition, fold) in a Ray worker: torch threads = the task's CPUs, run_fold, and where it ran."""
+    import os
+
     import torch
+
+    from workbench.dataset import CONCURRENT_ENV
     torch.set_num_threads(max(1, int(num_cpus)))
+    if CONCURRENT_ENV not in os.environ:  # the node's data.cache_gb shared by as many fold tasks as fit on it
+        os.environ[CONCURRENT_ENV] = str(max(1, int((os.cpu_count() or 1) // max(num_cpus, 1e-3))))
     fdir = Path(cfg.out) / f"fold_{plan.fold}"
     fdir.mkdir(parents=True, exist_ok=True)
     node = where_am_i()

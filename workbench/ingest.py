@@ -9,7 +9,8 @@ has start <= t < end) and metadata.csv a ``segment_modality`` column (the segmen
 Bad JSON, start >= end, a segment outside the video, or segments on a REAL row fail that video.
 
 Output folder:
-    <video_id>.npz         the record (workbench.records layout; crops are RGB uint8)
+    <video_id>.npz         the record (workbench.records layout; RGB crops stored as `ingest.storage`: lossless
+                           per-frame WebP by default; the 16 kHz waveform kept as `audio_wave`)
     <video_id>.meta.json   sidecar with the measured metadata, so a rerun rebuilds the CSVs without recomputing
     index.csv              workbench.records index (paths relative to the folder)
     metadata.csv           video_id, label, group, split, duration, fps, n_frames, face_rate, lead_silence,
@@ -43,6 +44,7 @@ from workbench.config import Config, add_config_arguments, usable_cores
 from workbench.face import FaceTracker, bracketed_found, crop_square
 from workbench.localization import frame_label_from_segments, parse_segments
 from workbench.records import IndexRow, VideoRecord, atomic_write, save_record, write_csv, write_index
+from workbench.storage import codec_for
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
 META_COLUMNS = ("video_id", "label", "group", "split", "duration", "fps", "n_frames", "face_rate",
@@ -50,6 +52,7 @@ META_COLUMNS = ("video_id", "label", "group", "split", "duration", "fps", "n_fra
 MANIFEST_NAMES = ("labels.csv", "manifest.csv")
 _RESERVED = {"path", "label", "video_id", "group", "split"}
 _LABELS = {"0": 0, "1": 1, "real": 0, "fake": 1}
+RECORD_VERSION = 2  # 2: compact crop storage and the waveform (audio_wave); records of an older version are redone
 
 
 class IngestError(RuntimeError):
@@ -73,11 +76,19 @@ class IngestSummary:
     wall_seconds: float
     video_seconds_per_second: float
     failures: list[tuple[str, str]] = field(default_factory=list)
+    disk_bytes: int = 0  # bytes of the listed records' npz files
+    storage: str = "lossless"
+
+    @property
+    def gb_per_hour(self) -> float:
+        """GB (1e9 bytes) on disk per hour of video, over the listed records."""
+        return self.disk_bytes / 1e9 / (self.total_duration / 3600) if self.total_duration > 0 else float("nan")
 
     def __str__(self) -> str:
         return (f"ingest: {self.done} done, {self.skipped} skipped, {self.failed} failed | "
                 f"{self.total_duration:.1f} s of video, face found on {100 * self.face_rate:.1f}% of frames | "
-                f"{self.wall_seconds:.1f} s wall, {self.video_seconds_per_second:.2f} s of video per second")
+                f"{self.wall_seconds:.1f} s wall, {self.video_seconds_per_second:.2f} s of video per second | "
+                f"{self.disk_bytes / 1e6:.1f} MB on disk ({self.storage}), {self.gb_per_hour:.2f} GB per hour of video")
 
 
 @dataclass
@@ -324,14 +335,16 @@ def ingest_video(path: str | Path, label: int, video_id: str, group: str, cfg: C
     return VideoRecord(frames=faces.array(), lip=lips.array(), audio=audio.mfcc, label=int(label),
                        video_id=str(video_id), group=str(group), fps=keep_fps,
                        timestamps=np.asarray(timestamps, dtype=np.float64), face_found=found,
-                       duration=i / native, audio_rate=audio.rate, extras=extras)
+                       duration=i / native, audio_rate=audio.rate, extras=extras, audio_wave=audio.wave,
+                       wave_rate=float(cfg.audio.sample_rate))
 
 
 # ------------------------------------------------------------------ a batch
 def _settings(cfg: Config) -> dict:
     """The settings that shape a record, as they read back from a sidecar; a sidecar written under others is stale."""
     settings = dict(ingest={k: v for k, v in dataclasses.asdict(cfg.ingest).items() if k != "workers"},
-                    audio=dataclasses.asdict(cfg.audio), face_size=cfg.data.face_size, lip_size=cfg.data.lip_size)
+                    audio=dataclasses.asdict(cfg.audio), face_size=cfg.data.face_size, lip_size=cfg.data.lip_size,
+                    record_version=RECORD_VERSION)
     return json.loads(json.dumps(settings))
 
 
@@ -367,7 +380,7 @@ def _process(job: Job, out: Path, cfg: Config, settings: dict) -> tuple[Job, dic
         rec = ingest_video(job.path, job.label, job.video_id, job.group, cfg)
         if job.segments:
             apply_segments(rec, job.segments)
-        save_record(out / f"{job.stem}.npz", rec)
+        save_record(out / f"{job.stem}.npz", rec, storage=cfg.ingest.storage, quality=cfg.ingest.jpeg_quality)
         meta = dict(video_id=rec.video_id, label=rec.label, group=rec.group, duration=rec.duration, fps=rec.fps,
                     n_frames=rec.n_frames, **rec.extras, settings=settings)
         if job.segments:
@@ -407,6 +420,7 @@ def ingest(source: str | Path, out_dir: str | Path, cfg: Config | None = None, *
            progress: bool = True) -> IngestSummary:
     """Ingest every video of a folder or manifest into OUT; write index.csv, metadata.csv, failures.csv."""
     cfg = cfg or Config()
+    codec_for(cfg.ingest.storage)  # a bad ingest.storage fails before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -456,13 +470,15 @@ def ingest(source: str | Path, out_dir: str | Path, cfg: Config | None = None, *
     write_csv(out / "metadata.csv", list(META_COLUMNS) + extra_cols, rows)
     write_csv(out / "failures.csv", ["file", "reason"], [list(f) for f in failures])
 
+    disk = sum((out / f"{j.stem}.npz").stat().st_size for j in listed if (out / f"{j.stem}.npz").exists())
     frames = sum(int(metas[j.video_id]["n_frames"]) for j in listed)
     found = sum(float(metas[j.video_id]["face_rate"]) * int(metas[j.video_id]["n_frames"]) for j in listed)
     wall = time.perf_counter() - start
     summary = IngestSummary(done=len(listed) - skipped, skipped=skipped, failed=len(failures),
                             total_duration=float(sum(float(metas[j.video_id]["duration"]) for j in listed)),
                             face_rate=found / frames if frames else 0.0, wall_seconds=wall,
-                            video_seconds_per_second=done_seconds / wall if wall > 0 else 0.0, failures=failures)
+                            video_seconds_per_second=done_seconds / wall if wall > 0 else 0.0, failures=failures,
+                            disk_bytes=disk, storage=cfg.ingest.storage)
     print(summary)
     for name, reason in failures:
         print(f"  failed: {name}: {reason}")
@@ -492,6 +508,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-size", type=int, default=None, help="face crop side in pixels (default 224)")
     parser.add_argument("--lip-size", type=int, default=None, help="lip crop side in pixels (default 112)")
     parser.add_argument("--detect-every", type=int, default=None, help="run the face detector every N kept frames")
+    parser.add_argument("--storage", choices=["lossless", "jpeg", "raw"], default=None,
+                        help="how crops are stored: lossless per-frame WebP (default), jpeg (lossy, "
+                             "--set ingest.jpeg_quality=Q) or raw (uncompressed)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_arguments(parser, "YAML config (defaults otherwise)")
 
@@ -505,6 +524,8 @@ def main(args: argparse.Namespace) -> int:
         cfg.data.face_size = args.face_size
     if args.lip_size is not None:
         cfg.data.lip_size = args.lip_size
+    if args.storage is not None:
+        cfg.ingest.storage = args.storage
     if args.detect_every is not None:
         if args.detect_every < 1:
             raise SystemExit("--detect-every must be at least 1")

@@ -46,21 +46,12 @@ STD_DDOF = 1  # every standard deviation across folds is the sample std (ddof=1)
 def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecord] | None = None) -> DatasetSplit:
     """The dataset folder's rows split into K-fold pool and held-out test; bad files listed, not skipped silently.
 
-    With a `cache` (and data.cache on), the records that validation decodes for the pool are kept there, sized
-    for the model, so that the ClipDatasets sharing it do not decode them again.
+    Validation opens each record lazily (metadata and crop structure checked, nothing kept), so it holds one
+    record at a time at any dataset size; `cache` is not filled (the ClipDatasets sharing it fill it on demand,
+    within data.cache_gb).
     """
     in_pool = lambda r: r.split != "test" or cfg.split.merge_test  # noqa: E731
-
-    def keep(row: IndexRow, rec: VideoRecord) -> None:
-        if in_pool(row):
-            try:
-                cache[row.path] = fit_to_config(rec, cfg)
-            except BadRecordError:
-                pass  # not cached: ClipDataset reports it when it loads the file
-
-    use_cache = cache is not None and cfg.data.cache
-    scan = scan_folder(cfg.data.root, cfg.data.index, validate=validate, on_valid=keep if use_cache else None,
-                       n_mfcc=cfg.audio.n_mfcc)
+    scan = scan_folder(cfg.data.root, cfg.data.index, validate=validate, n_mfcc=cfg.audio.n_mfcc)
     if scan.failures and not cfg.data.skip_bad:
         lines = "\n".join(f"  {f}: {r}" for f, r in scan.failures)
         raise ValueError(f"{len(scan.failures)} bad file(s) in {cfg.data.root} (set data.skip_bad=true "

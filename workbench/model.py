@@ -2,7 +2,7 @@
 
     face (B,T,224,224,3) uint8 -> FrameCNN -> (B,T,256) -> Bi-GRU -> dense+tanh -> F (B,T,100)
     lip  (B,T,112,112,3) uint8 -> FrameCNN -> (B,T,128) -> Bi-GRU -> dense+tanh -> L (B,T,100)
-    mfcc (B,Ta,40)             ->             Bi-GRU at the MFCC rate -> dense+tanh -> (B,Ta,100)
+    mfcc (B,Ta,40) -> standardised ->         Bi-GRU at the MFCC rate -> dense+tanh -> (B,Ta,100)
                                   -> gathered at each frame's timestamp -> A (B,T,100)
     bi-modal attention on (F,L), (A,F), (L,A), both ways -> 6 x (B,T,100)
     concat with F, L, A -> (B,T,900) -> linear -> per-frame logits (B,T,2)
@@ -11,6 +11,11 @@
 The classifier is linear, so the video logit equals the classifier applied to the masked mean
 of the frame features: the same head gives video and per-frame outputs. Which of the two the
 loss sees is the `loss.on` setting.
+
+MFCCs are standardised before the audio GRU (`model.audio_norm`): by default with per-coefficient
+statistics of the training fold (buffers `audio_mean`, `audio_std`, set by the Trainer and saved in the
+checkpoint, so inference applies exactly what training did); raw MFCCs (c0 near -500) would saturate
+the GRU's gates at initialisation and make silence an extreme input.
 """
 from __future__ import annotations
 
@@ -26,6 +31,19 @@ from workbench.config import ModelConfig
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ATTENTION_BLOCK = 1024  # query rows per block of the attention scores when T is longer (bounds T x T memory)
+AUDIO_STD_FLOOR = 1e-3  # a constant MFCC coefficient is centred, not blown up
+
+
+def _patches(x: torch.Tensor, kh: int, kw: int, stride, padding) -> tuple[torch.Tensor, int, int]:
+    """The (N*Ho*Wo, kh*kw*C) patch matrix of a channels-last (N, H, W, C) input (zero padding), and Ho, Wo."""
+    N, H, W, C = x.shape
+    (sh, sw), (ph, pw) = stride, padding
+    if ph or pw:
+        x = F.pad(x, (0, 0, pw, pw, ph, ph))
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    sN, sH, sW, sC = x.stride()
+    cols = x.as_strided((N, Ho, Wo, kh, kw, C), (sN, sh * sH, sw * sW, sH, sW, sC)).reshape(N * Ho * Wo, kh * kw * C)
+    return cols, Ho, Wo
 
 
 def conv_nhwc_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride, padding) -> torch.Tensor:
@@ -34,18 +52,50 @@ def conv_nhwc_gemm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     On the CPU this is several times faster than oneDNN for a 3-channel input, forward and (weight) backward.
     Returns (N, O, Ho, Wo) in channels-last memory.
     """
-    N, H, W, C = x.shape
-    O, _, kh, kw = weight.shape
-    sh, sw = stride
-    ph, pw = padding
-    if ph or pw:
-        x = F.pad(x, (0, 0, pw, pw, ph, ph))
-    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    sN, sH, sW, sC = x.stride()
-    cols = x.as_strided((N, Ho, Wo, kh, kw, C), (sN, sh * sH, sw * sW, sH, sW, sC)).reshape(N * Ho * Wo, kh * kw * C)
-    w = weight.permute(2, 3, 1, 0).reshape(kh * kw * C, O)  # (kh, kw, C) order, like the patches
+    N = x.shape[0]
+    O, C, kh, kw = weight.shape
+    cols, Ho, Wo = _patches(x, kh, kw, stride, padding)
+    w = weight.permute(2, 3, 1, 0).reshape(kh * kw * C, O).contiguous()  # (kh, kw, C) order, like the patches
     out = torch.addmm(bias, cols, w) if bias is not None else cols @ w
     return out.view(N, Ho, Wo, O).permute(0, 3, 1, 2)
+
+
+class ConvGemmGrad(torch.autograd.Function):
+    """conv2d of a channels-last input (oneDNN forward and input gradient) whose weight gradient is one GEMM.
+
+    On the CPU oneDNN's weight gradient of these strided 3x3 convolutions runs far below GEMM speed in bf16
+    (1.5-5x slower than patches^T @ grad) and returns garbage for a 1x1 input. Same function, same gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding):
+        ctx.save_for_backward(x, weight)
+        ctx.conf = (tuple(stride), tuple(padding), bias is not None)
+        return F.conv2d(x, weight, bias, stride, padding)  # x: (N, C, H, W) channels-last
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight = ctx.saved_tensors
+        stride, padding, has_bias = ctx.conf
+        O, C, kh, kw = weight.shape
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = torch.ops.aten.convolution_backward(gy, x, weight, None, stride, padding, (1, 1), False, (0, 0), 1,
+                                                     (True, False, False))[0]
+        cols, _, _ = _patches(x.permute(0, 2, 3, 1), kh, kw, stride, padding)  # (N*Ho*Wo, kh*kw*C)
+        g = gy.permute(0, 2, 3, 1).reshape(-1, O).to(cols.dtype)  # (N*Ho*Wo, O)
+        dw = (cols.t() @ g).view(kh, kw, C, O).permute(3, 2, 0, 1).to(weight.dtype)  # (O, C, kh, kw)
+        db = g.sum(0, dtype=torch.float32).to(weight.dtype) if has_bias else None
+        return dx, dw, db, None, None
+
+
+def _conv(x: torch.Tensor, conv: nn.Conv2d, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """`conv` with weights (w, b) on a channels-last (N, C, H, W) input; on the CPU in training, ConvGemmGrad."""
+    plain = conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+    if x.device.type == "cpu" and plain and torch.is_grad_enabled() and w.requires_grad:
+        w, b = w.to(x.dtype), (b.to(x.dtype) if b is not None else None)  # autocast's casts, made explicit
+        return ConvGemmGrad.apply(x.contiguous(memory_format=torch.channels_last), w, b, conv.stride, conv.padding)
+    return F.conv2d(x, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 def _conv_weights(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -55,19 +105,6 @@ def _conv_weights(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Ten
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
     return conv.weight * scale.view(-1, 1, 1, 1), (bias - bn.running_mean) * scale + bn.bias
-
-
-def conv_fast(x: torch.Tensor, conv: nn.Conv2d, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """F.conv2d with `conv`'s geometry; on a 1x1 input a zero-padded 'same' kernel is its centre tap, a matmul.
-
-    The same function (every other tap only ever multiplies padding). It also sidesteps a oneDNN bug (torch 2.13
-    CPU with AVX-512 bf16): the bf16 weight gradient of a stride-2 3x3 conv on a 1x1 input is sometimes NaN.
-    """
-    kh, kw = weight.shape[2:]
-    centre = conv.padding == (kh // 2, kw // 2) and conv.padding_mode == "zeros" and conv.groups == 1
-    if x.shape[2:] == (1, 1) and centre and conv.dilation == (1, 1):
-        return F.linear(x.flatten(1), weight[:, :, kh // 2, kw // 2], bias)[:, :, None, None]  # (N, O, 1, 1)
-    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 class FrameCNN(nn.Module):
@@ -98,14 +135,16 @@ class FrameCNN(nn.Module):
     def _fast_forward(self, x: torch.Tensor) -> torch.Tensor:
         """The same function as `net`, computed faster.
 
-        Normalisation in place on the channels-last input; the first conv as one GEMM on the CPU;
-        ReLU after max-pooling (they commute), so it touches a quarter of the elements; in eval mode
+        Normalisation in place on the channels-last input; the first conv as one GEMM on the CPU, the
+        others' weight gradients as GEMMs (ConvGemmGrad); ReLU after max-pooling (they commute), so it touches a quarter of the elements; in eval mode
         each BatchNorm folded into its conv.
         """
         conv1, bn1, _, pool1, conv2, bn2, _, pool2, conv3, bn3, _, gap, flat = self.net
         fold = not self.training and all(b.running_var is not None and not b.training for b in (bn1, bn2, bn3))
         x = x.float() if x.dtype != torch.float32 else x.clone()  # (N, H, W, 3), our own copy
         x = x.sub_(self.mean.view(3)).div_(self.std.view(3))
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):  # the cast autocast gives the patches, done
+            x = x.to(torch.get_autocast_dtype("cpu"))  # once on the image: pad and patches at half the bytes
         w, b = _conv_weights(conv1, bn1 if fold else None)
         plain = conv1.groups == 1 and conv1.dilation == (1, 1) and conv1.padding_mode == "zeros"
         if x.device.type == "cpu" and plain and not isinstance(conv1.padding, str):
@@ -113,11 +152,9 @@ class FrameCNN(nn.Module):
         else:
             y = F.conv2d(x.permute(0, 3, 1, 2), w, b, conv1.stride, conv1.padding, conv1.dilation, conv1.groups)
         y = torch.relu_(pool1(y if fold else bn1(y)))
-        w, b = _conv_weights(conv2, bn2 if fold else None)
-        y = conv_fast(y, conv2, w, b)
+        y = _conv(y, conv2, *_conv_weights(conv2, bn2 if fold else None))
         y = torch.relu_(pool2(y if fold else bn2(y)))
-        w, b = _conv_weights(conv3, bn3 if fold else None)
-        y = conv_fast(y, conv3, w, b)
+        y = _conv(y, conv3, *_conv_weights(conv3, bn3 if fold else None))
         y = torch.relu_(y if fold else bn3(y))
         return flat(gap(y))  # (N, C)
 
@@ -135,10 +172,14 @@ class SequenceEncoder(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
         lengths = lengths.cpu()
-        if self.fast and bool((lengths == T).all()):  # no padding: packing would change nothing
+        if self.fast and x.device.type == "cpu":  # fp32: autocast would cast the weights at every step
+            with torch.autocast("cpu", enabled=False):
+                if bool((lengths == T).all()):  # no padding: packing would change nothing
+                    out, _ = self.gru(x.float())
+                else:
+                    out = self._padded_bidirectional(x.float(), lengths)
+        elif self.fast and bool((lengths == T).all()):
             out, _ = self.gru(x.float())
-        elif self.fast and x.device.type == "cpu":
-            out = self._padded_bidirectional(x.float(), lengths)
         else:  # packed sequences (cuDNN runs them natively)
             packed = pack_padded_sequence(x.float(), lengths, batch_first=True, enforce_sorted=False)
             out, _ = self.gru(packed)
@@ -218,6 +259,11 @@ class MMMSBA(nn.Module):
         self.face_seq = SequenceEncoder(self.face_cnn.out_dim, cfg.gru_hidden, cfg.dense, cfg.dropout)
         self.lip_seq = SequenceEncoder(self.lip_cnn.out_dim, cfg.gru_hidden, cfg.dense, cfg.dropout)
         self.audio_seq = SequenceEncoder(n_mfcc, cfg.gru_hidden, cfg.dense, cfg.dropout)
+        if cfg.audio_norm not in ("train", "utterance", "none"):
+            raise ValueError(f"model.audio_norm must be train, utterance or none, got {cfg.audio_norm!r}")
+        self.register_buffer("audio_mean", torch.zeros(n_mfcc))  # training-fold MFCC statistics (audio_norm=train)
+        self.register_buffer("audio_std", torch.ones(n_mfcc))
+        self.register_load_state_dict_pre_hook(_identity_audio_stats)
         n_att = {"bi_modal": 2 * len(self.PAIRS), "self": 3, "none": 0}[cfg.attention]
         self.head_drop = nn.Dropout(cfg.dropout)
         self.classifier = nn.Linear((n_att + 3) * cfg.dense, 2)
@@ -231,7 +277,24 @@ class MMMSBA(nn.Module):
         self.attention_block = ATTENTION_BLOCK if enabled else 0
         return self
 
+    def set_audio_stats(self, mean, std) -> None:
+        """Per-coefficient MFCC mean and standard deviation (n_mfcc,) of the training fold (audio_norm=train)."""
+        self.audio_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.audio_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(AUDIO_STD_FLOOR))
+
     # ------------------------------------------------------------------ pieces
+    def normalise_audio(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """MFCC (B, Ta, n_mfcc) standardised per `model.audio_norm`; padded steps stay zero."""
+        if self.cfg.audio_norm == "none":
+            return audio
+        valid = (torch.arange(audio.shape[1], device=audio.device)[None] < lengths.to(audio.device)[:, None])[..., None]
+        if self.cfg.audio_norm == "train":
+            return ((audio - self.audio_mean) / self.audio_std) * valid  # (B, Ta, n_mfcc)
+        n = valid.sum(1, keepdim=True).clamp(min=1)  # per-utterance CMVN over the clip's valid steps
+        mean = (audio * valid).sum(1, keepdim=True) / n
+        std = (((audio - mean) * valid).pow(2).sum(1, keepdim=True) / n).sqrt().clamp_min(AUDIO_STD_FLOOR)
+        return ((audio - mean) / std) * valid
+
     @staticmethod
     def _per_frame(cnn: FrameCNN, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Run a CNN on the valid frames only and scatter back into a zero-padded (B, T, C)."""
@@ -254,11 +317,16 @@ class MMMSBA(nn.Module):
 
     def sequence(self, face_feat: torch.Tensor, lip_feat: torch.Tensor, audio: torch.Tensor,
                  audio_idx: torch.Tensor, mask: torch.Tensor, audio_lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Everything after the CNNs: GRUs, audio alignment, attention, classifier, pooling."""
+        """Everything after the CNNs: the three GRUs, then `fuse`."""
         lengths = mask.sum(1)  # (B,)
         f = self.face_seq(face_feat, lengths)  # (B, T, 100)
         l = self.lip_seq(lip_feat, lengths)  # (B, T, 100)
-        a_full = self.audio_seq(audio, audio_lengths)  # (B, Ta, 100) at the MFCC rate
+        a_full = self.audio_seq(self.normalise_audio(audio, audio_lengths), audio_lengths)  # (B, Ta, 100) at the MFCC rate
+        return self.fuse(f, l, a_full, audio_idx, mask)
+
+    def fuse(self, f: torch.Tensor, l: torch.Tensor, a_full: torch.Tensor, audio_idx: torch.Tensor,
+             mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The GRUs' outputs -> audio at each frame's timestamp, attention, classifier, pooling."""
         idx = audio_idx.clamp(min=0)[..., None].expand(-1, -1, a_full.shape[-1])  # (B, T, 100)
         a = torch.gather(a_full, 1, idx)  # (B, T, 100): the audio step at each frame's timestamp
         mods = {"face": f, "lip": l, "audio": a}
@@ -297,6 +365,13 @@ class MMMSBA(nn.Module):
     def n_params(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def _identity_audio_stats(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Checkpoints from before audio normalisation load with identity statistics (what they were trained with)."""
+    for name, fill in (("audio_mean", torch.zeros_like), ("audio_std", torch.ones_like)):
+        if prefix + name not in state_dict:
+            state_dict[prefix + name] = fill(getattr(module, name))
 
 
 def enable_mc_dropout(model: nn.Module, p: float) -> None:

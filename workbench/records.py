@@ -1,8 +1,9 @@
 """The on-disk format: one ``.npz`` per video plus a CSV index.
 
 Keys of a record (the workbench layout):
-    frames      (T, H, W, 3) uint8   face crops
-    lip         (T, h, w, 3) uint8   lip crops
+    frames      (T, H, W, 3) uint8   face crops (raw storage; the compact storage holds frames_data,
+                                     frames_offsets and a `storage` header instead: see workbench.storage)
+    lip         (T, h, w, 3) uint8   lip crops (likewise lip_data, lip_offsets)
     audio       (T_a, 40) float32    MFCC frames (time-major)
     label       int                  0 REAL, 1 FAKE
     video_id    str
@@ -14,8 +15,12 @@ Keys of a record (the workbench layout):
     audio_rate  float                MFCC frames per second (sample_rate / hop_length)
     frame_label (T,) int8            optional: 1 on manipulated frames, 0 elsewhere (partial fakes); absent
                                      means every frame carries the video's label
+    audio_wave  (N,) int16           optional: the mono waveform the MFCCs were computed from, y * 32767
+    wave_rate   float                its sample rate (16 kHz)
 
-The original study's layout is also read unchanged: ``frames``/``lip`` float32 in [0, 1],
+`save_record` writes the compact lossless storage by default (`storage="lossless"`: per-frame lossless
+WebP); `storage="jpeg"` is lossy, `storage="raw"` today's uncompressed arrays. Every layout is read,
+whole or (`lazy`) frame by frame. The original study's layout is also read unchanged: ``frames``/``lip`` float32 in [0, 1],
 ``audio``, ``timestamps``, ``label``, ``video_id`` and ignorable extras (``arcface``,
 ``geometry``, ``phoneme_labels``). Missing metadata gets defaults and one warning.
 """
@@ -25,7 +30,6 @@ import csv
 import json
 import math
 import os
-import struct
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -34,18 +38,16 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from workbench.storage import (BadRecordError, StorageError, StoredFrames, check_offsets, codec_for, decode_frames,
+                               encode_frames, parse_storage, storage_header, stored_member)
+
 REQUIRED_KEYS = ("frames", "lip", "audio", "label")
+COMPACT_KEYS = ("storage", "frames_data", "frames_offsets", "lip_data", "lip_offsets", "audio", "label")
+METADATA_KEYS = ("video_id", "group", "fps", "timestamps", "face_found", "duration", "audio_rate", "frame_label",
+                 "audio_wave", "wave_rate")
 INDEX_COLUMNS = ("path", "video_id", "label", "group", "duration", "n_frames", "split")
 DEFAULT_AUDIO_RATE = 16000 / 512
-
-
-class BadRecordError(ValueError):
-    """A record file that cannot be used; carries the file and the reason."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{Path(path).name}: {reason}")
+WAVE_SCALE = 32767.0  # audio_wave = round(clip(y, -1, 1) * WAVE_SCALE) as int16
 
 
 @dataclass
@@ -66,6 +68,8 @@ class VideoRecord:
     path: str = ""
     extras: dict = field(default_factory=dict)
     frame_label: np.ndarray | None = None  # (T,) int8, 1 on manipulated frames; None: every frame has `label`
+    audio_wave: np.ndarray | None = None  # (N,) int16 mono waveform the MFCCs were computed from (WAVE_SCALE)
+    wave_rate: float = 16000.0  # samples per second of audio_wave
 
     @property
     def n_frames(self) -> int:
@@ -99,116 +103,12 @@ def _scalar(z, key: str, default=None):
     return v.item() if isinstance(v, np.ndarray) and v.shape == () else v
 
 
-class StoredFrames:
-    """(T, H, W, C) uint8 crops of an uncompressed npz member, read from the file on demand.
+def load_record(path: str | Path, *, warn: bool = True, lazy: bool = False, wave: bool = True) -> VideoRecord:
+    """Read and validate one npz (any layout); raise BadRecordError with the reason.
 
-    Indexing with an int, a slice or an index array reads just those frames (contiguous runs in one
-    read) and returns an in-memory array, as numpy indexing would; the video is never all in memory.
-    """
-
-    ndim = 4
-    dtype = np.dtype(np.uint8)
-
-    def __init__(self, path: str | Path, offset: int, shape: tuple[int, ...]):
-        self.path = str(path)
-        self.offset = int(offset)
-        self.shape = tuple(int(s) for s in shape)
-        self._frame_bytes = int(np.prod(self.shape[1:]))
-        self._file = None
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getstate__(self) -> dict:  # picklable for DataLoader workers: the file is reopened there
-        return {**self.__dict__, "_file": None}
-
-    def __del__(self):
-        if getattr(self, "_file", None) is not None:
-            self._file.close()
-
-    def read(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Frames start..stop-1 (into `out` when given, a C-contiguous uint8 array of the right shape)."""
-        n = max(0, stop - start)
-        if out is None:
-            out = np.empty((n,) + self.shape[1:], dtype=np.uint8)
-        if n == 0:
-            return out
-        if self._file is None:
-            self._file = open(self.path, "rb", buffering=0)
-        view = memoryview(out).cast("B")
-        self._file.seek(self.offset + start * self._frame_bytes)
-        done = 0
-        while done < view.nbytes:
-            got = self._file.readinto(view[done:])
-            if not got:
-                raise BadRecordError(self.path, f"file ends inside frame data (frames {start}..{stop - 1})")
-            done += got
-        return out
-
-    def __getitem__(self, key) -> np.ndarray:
-        T = self.shape[0]
-        if isinstance(key, (int, np.integer)):
-            k = int(key) + (T if key < 0 else 0)
-            if not 0 <= k < T:
-                raise IndexError(f"frame {key} out of range for {T} frames")
-            return self.read(k, k + 1)[0]
-        if isinstance(key, slice):
-            start, stop, step = key.indices(T)
-            if step == 1:
-                return self.read(start, max(start, stop))
-            key = np.arange(start, stop, step)
-        idx = np.asarray(key)
-        if idx.dtype == bool:
-            idx = np.flatnonzero(idx)
-        idx = idx.astype(np.int64).ravel()
-        idx = np.where(idx < 0, idx + T, idx)
-        if idx.size and (idx.min() < 0 or idx.max() >= T):
-            raise IndexError(f"frame index out of range for {T} frames")
-        out = np.empty((idx.size,) + self.shape[1:], dtype=np.uint8)
-        if idx.size:
-            cuts = np.flatnonzero(np.diff(idx) != 1) + 1  # contiguous runs: one read each
-            for a, b in zip(np.r_[0, cuts], np.r_[cuts, idx.size]):
-                self.read(int(idx[a]), int(idx[a]) + int(b - a), out=out[a:b])
-        return out
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        arr = self.read(0, self.shape[0])
-        return arr if dtype is None else arr.astype(dtype)
-
-
-def _stored_member(path: Path, zf: zipfile.ZipFile, key: str) -> tuple[int, tuple[int, ...]] | None:
-    """(byte offset of the data, shape) of an uncompressed C-order uint8 member `key`.npy that lies whole
-    inside the file, else None (the caller then reads it the ordinary way)."""
-    try:
-        info = zf.getinfo(f"{key}.npy")
-    except KeyError:
-        return None
-    if info.compress_type != zipfile.ZIP_STORED:
-        return None
-    with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        head = f.read(30)
-        if len(head) < 30 or head[:4] != b"PK\x03\x04":
-            return None
-        name_len, extra_len = struct.unpack("<HH", head[26:30])
-        f.seek(info.header_offset + 30 + name_len + extra_len)
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            return None
-        if fortran or dtype != np.uint8 or f.tell() + int(np.prod(shape)) > path.stat().st_size:
-            return None
-        return f.tell(), tuple(shape)
-
-
-def load_record(path: str | Path, *, warn: bool = True, lazy: bool = False) -> VideoRecord:
-    """Read and validate one npz (either layout); raise BadRecordError with the reason.
-
-    With `lazy`, crops stored uncompressed as uint8 (what `save_record` writes) stay on disk as
-    StoredFrames, read frame by frame on demand; everything else is read and checked as usual.
+    With `lazy`, crops stored uncompressed as uint8 or as per-frame images (what `save_record` writes) stay
+    on disk as StoredFrames, read frame by frame on demand (the first and last frame are decoded here, as a
+    check); everything else is read and checked as usual. `wave=False` leaves the waveform unread.
     """
     path = Path(path)
     if not path.exists():
@@ -219,82 +119,133 @@ def load_record(path: str | Path, *, warn: bool = True, lazy: bool = False) -> V
         raise BadRecordError(path, f"unreadable npz ({type(e).__name__}: {e})") from e
     try:
         keys = set(z.files)
-        missing = [k for k in REQUIRED_KEYS if k not in keys]
+        compact = "storage" in keys
+        missing = [k for k in (COMPACT_KEYS if compact else REQUIRED_KEYS) if k not in keys]
         if missing:
             raise BadRecordError(path, f"missing keys {missing}; found {sorted(keys)}")
         try:
-            stored = {k: _stored_member(path, z.zip, k) for k in ("frames", "lip")} if lazy else {}
-            frames = StoredFrames(path, *stored["frames"]) if stored.get("frames") else np.asarray(z["frames"])
-            lip = StoredFrames(path, *stored["lip"]) if stored.get("lip") else np.asarray(z["lip"])
+            frames, lip = _load_crops(path, z, lazy)
             audio = np.asarray(z["audio"])
             label_raw = _scalar(z, "label")
+        except StorageError as e:
+            raise BadRecordError(path, str(e)) from None
         except (ValueError, zipfile.BadZipFile, EOFError, OSError) as e:
             raise BadRecordError(path, f"corrupt array data ({type(e).__name__}: {e})") from e
-        if frames.ndim != 4 or frames.shape[-1] != 3:
-            raise BadRecordError(path, f"'frames' has shape {frames.shape}, expected (T, H, W, 3)")
-        if lip.ndim != 4 or lip.shape[-1] != 3:
-            raise BadRecordError(path, f"'lip' has shape {lip.shape}, expected (T, h, w, 3)")
-        T = frames.shape[0]
-        if T == 0:
-            raise BadRecordError(path, "zero frames")
-        if lip.shape[0] != T:
-            raise BadRecordError(path, f"'lip' has {lip.shape[0]} frames but 'frames' has {T}")
-        if audio.ndim != 2 or audio.shape[0] == 0:
-            raise BadRecordError(path, f"'audio' has shape {audio.shape}, expected (T_a, n_mfcc) with T_a > 0")
-        if not np.issubdtype(audio.dtype, np.number):
-            raise BadRecordError(path, f"'audio' has dtype {audio.dtype}")
-        audio = audio.astype(np.float32, copy=False)
-        if not np.isfinite(audio).all():
-            raise BadRecordError(path, "'audio' contains NaN or inf")
-        frames = _to_uint8(frames, "frames", path)
-        lip = _to_uint8(lip, "lip", path)
-        try:
-            label = int(label_raw)
-        except (TypeError, ValueError):
-            raise BadRecordError(path, f"'label' is {label_raw!r}, expected 0 (REAL) or 1 (FAKE)") from None
-        if label not in (0, 1):
-            raise BadRecordError(path, f"'label' is {label}, expected 0 (REAL) or 1 (FAKE)")
-
-        defaulted = []
-        video_id = _scalar(z, "video_id")
-        if video_id is None:
-            video_id, _ = path.stem, defaulted.append("video_id")
-        group = _scalar(z, "group")
-        if group is None:
-            group, _ = str(video_id), defaulted.append("group")
-        fps = _scalar(z, "fps")
-        ts = np.asarray(z["timestamps"], dtype=np.float64) if "timestamps" in keys else None
-        if ts is not None and ts.shape != (T,):
-            raise BadRecordError(path, f"'timestamps' has shape {ts.shape}, expected ({T},)")
-        if ts is not None and not np.isfinite(ts).all():
-            raise BadRecordError(path, "'timestamps' contains NaN or inf")
-        if fps is None:
-            defaulted.append("fps")
-            fps = float(1.0 / np.median(np.diff(ts))) if ts is not None and T > 1 and np.all(np.diff(ts) > 0) else 30.0
-        if ts is None:
-            defaulted.append("timestamps")
-            ts = np.arange(T, dtype=np.float64) / float(fps)
-        face_found = np.asarray(z["face_found"], dtype=bool) if "face_found" in keys else None
-        if face_found is None:
-            face_found, _ = np.ones(T, dtype=bool), defaulted.append("face_found")
-        elif face_found.shape != (T,):
-            raise BadRecordError(path, f"'face_found' has shape {face_found.shape}, expected ({T},)")
-        duration = _scalar(z, "duration")
-        if duration is None:
-            defaulted.append("duration")
-            duration = float(ts[-1] + 1.0 / float(fps))
-        audio_rate = _scalar(z, "audio_rate", DEFAULT_AUDIO_RATE)
-        frame_label = _frame_label(z, path, T, label) if "frame_label" in keys else None
-        extras = {k: k for k in keys - set(REQUIRED_KEYS) - {
-            "video_id", "group", "fps", "timestamps", "face_found", "duration", "audio_rate", "frame_label"}}
+        audio, label = _check_core(path, frames, lip, audio, label_raw)
+        rec = _with_metadata(path, z, keys, frames, lip, audio, label, warn, wave)
     finally:
         z.close()
+    return rec
+
+
+def _load_crops(path: Path, z, lazy: bool) -> tuple:
+    """frames and lip of any layout: arrays, or StoredFrames with `lazy` where the member can be read in place."""
+    if "storage" not in z.files:  # raw uint8, or the original float32 (zip-compressed: read whole)
+        out = []
+        for key in ("frames", "lip"):
+            m = stored_member(path, z.zip, key, ndim=4) if lazy else None
+            out.append(StoredFrames(path, *m, key=key) if m else np.asarray(z[key]))
+        return tuple(out)
+    info = parse_storage(str(_scalar(z, "storage")))
+    out = []
+    for key in ("frames", "lip"):
+        if key not in info["shapes"]:
+            raise StorageError(f"'storage' gives no shape for '{key}'")
+        shape = info["shapes"][key]
+        m = stored_member(path, z.zip, f"{key}_data", ndim=1) if lazy else None
+        if m is not None:
+            offsets = check_offsets(z[f"{key}_offsets"], shape[0], m[1][0], key)
+            crops = StoredFrames(path, m[0], shape, info["codec"], offsets, key=key)
+            for k in {0, shape[0] - 1} if shape[0] else ():
+                crops[k]  # a check: the first and last frame decode to the shape the header gives
+        else:
+            data = np.asarray(z[f"{key}_data"])
+            if data.dtype != np.uint8 or data.ndim != 1:
+                raise StorageError(f"'{key}_data' has dtype {data.dtype} and shape {data.shape}, expected (N,) uint8")
+            offsets = check_offsets(z[f"{key}_offsets"], shape[0], data.size, key)
+            crops = decode_frames(data, offsets, info["codec"], shape, key)
+        out.append(crops)
+    return tuple(out)
+
+
+def _check_core(path: Path, frames, lip, audio: np.ndarray, label_raw) -> tuple[np.ndarray, int]:
+    """Shapes of the crops and the MFCC, finite audio, a 0/1 label: (audio as float32, label)."""
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise BadRecordError(path, f"'frames' has shape {frames.shape}, expected (T, H, W, 3)")
+    if lip.ndim != 4 or lip.shape[-1] != 3:
+        raise BadRecordError(path, f"'lip' has shape {lip.shape}, expected (T, h, w, 3)")
+    T = frames.shape[0]
+    if T == 0:
+        raise BadRecordError(path, "zero frames")
+    if lip.shape[0] != T:
+        raise BadRecordError(path, f"'lip' has {lip.shape[0]} frames but 'frames' has {T}")
+    if audio.ndim != 2 or audio.shape[0] == 0:
+        raise BadRecordError(path, f"'audio' has shape {audio.shape}, expected (T_a, n_mfcc) with T_a > 0")
+    if not np.issubdtype(audio.dtype, np.number):
+        raise BadRecordError(path, f"'audio' has dtype {audio.dtype}")
+    audio = audio.astype(np.float32, copy=False)
+    if not np.isfinite(audio).all():
+        raise BadRecordError(path, "'audio' contains NaN or inf")
+    try:
+        label = int(label_raw)
+    except (TypeError, ValueError):
+        raise BadRecordError(path, f"'label' is {label_raw!r}, expected 0 (REAL) or 1 (FAKE)") from None
+    if label not in (0, 1):
+        raise BadRecordError(path, f"'label' is {label}, expected 0 (REAL) or 1 (FAKE)")
+    return audio, label
+
+
+def _with_metadata(path: Path, z, keys: set, frames, lip, audio: np.ndarray, label: int, warn: bool,
+                   wave: bool) -> VideoRecord:
+    """The record with its metadata read and checked (defaults, and one warning, where it is missing)."""
+    T = frames.shape[0]
+    frames = _to_uint8(frames, "frames", path)
+    lip = _to_uint8(lip, "lip", path)
+    defaulted = []
+    video_id = _scalar(z, "video_id")
+    if video_id is None:
+        video_id, _ = path.stem, defaulted.append("video_id")
+    group = _scalar(z, "group")
+    if group is None:
+        group, _ = str(video_id), defaulted.append("group")
+    fps = _scalar(z, "fps")
+    ts = np.asarray(z["timestamps"], dtype=np.float64) if "timestamps" in keys else None
+    if ts is not None and ts.shape != (T,):
+        raise BadRecordError(path, f"'timestamps' has shape {ts.shape}, expected ({T},)")
+    if ts is not None and not np.isfinite(ts).all():
+        raise BadRecordError(path, "'timestamps' contains NaN or inf")
+    if fps is None:
+        defaulted.append("fps")
+        fps = float(1.0 / np.median(np.diff(ts))) if ts is not None and T > 1 and np.all(np.diff(ts) > 0) else 30.0
+    if ts is None:
+        defaulted.append("timestamps")
+        ts = np.arange(T, dtype=np.float64) / float(fps)
+    face_found = np.asarray(z["face_found"], dtype=bool) if "face_found" in keys else None
+    if face_found is None:
+        face_found, _ = np.ones(T, dtype=bool), defaulted.append("face_found")
+    elif face_found.shape != (T,):
+        raise BadRecordError(path, f"'face_found' has shape {face_found.shape}, expected ({T},)")
+    duration = _scalar(z, "duration")
+    if duration is None:
+        defaulted.append("duration")
+        duration = float(ts[-1] + 1.0 / float(fps))
+    audio_wave = _audio_wave(z, path) if wave and "audio_wave" in keys else None
+    extras = {k: k for k in keys - set(REQUIRED_KEYS) - set(COMPACT_KEYS) - set(METADATA_KEYS)}
     if defaulted and warn:
-        warnings.warn(f"{path.name}: metadata {defaulted} missing, using defaults", stacklevel=2)
-    return VideoRecord(frames=frames, lip=lip, audio=audio, label=label, video_id=str(video_id),
-                       group=str(group), fps=float(fps), timestamps=ts, face_found=face_found,
-                       duration=float(duration), audio_rate=float(audio_rate), path=str(path),
-                       extras=extras, frame_label=frame_label)
+        warnings.warn(f"{path.name}: metadata {defaulted} missing, using defaults", stacklevel=3)
+    return VideoRecord(frames=frames, lip=lip, audio=audio, label=label, video_id=str(video_id), group=str(group),
+                       fps=float(fps), timestamps=ts, face_found=face_found, duration=float(duration),
+                       audio_rate=float(_scalar(z, "audio_rate", DEFAULT_AUDIO_RATE)), path=str(path), extras=extras,
+                       frame_label=_frame_label(z, path, T, label) if "frame_label" in keys else None,
+                       audio_wave=audio_wave, wave_rate=float(_scalar(z, "wave_rate", 16000.0)))
+
+
+def _audio_wave(z, path: Path) -> np.ndarray:
+    """The optional int16 waveform, checked."""
+    w = np.asarray(z["audio_wave"])
+    if w.dtype != np.int16 or w.ndim != 1 or w.size == 0:
+        raise BadRecordError(path, f"'audio_wave' has dtype {w.dtype} and shape {w.shape}, expected (N,) int16 with N > 0")
+    return w
 
 
 def _frame_label(z, path: Path, T: int, label: int) -> np.ndarray:
@@ -346,20 +297,42 @@ def write_json(path: str | Path, obj: Any, indent: int = 2) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(_json_clean(obj), indent=indent)))
 
 
-def save_record(path: str | Path, rec: VideoRecord, compress: bool = False) -> Path:
-    """Write a record atomically (temp file + rename); uncompressed by default so it can be mmapped."""
+def save_record(path: str | Path, rec: VideoRecord, storage: str = "lossless", quality: int = 95,
+                compress: bool = False, encoded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
+    """Write a record atomically (temp file + rename), its crops stored as `storage`.
+
+    lossless (per-frame lossless WebP, the default), png, jpeg (lossy, at `quality`) or raw (uncompressed
+    uint8 arrays; `compress` deflates those, which makes them unreadable frame by frame). Compact crops
+    are written uncompressed inside the npz, so each frame can be read in place. `encoded` gives crops
+    already encoded with the storage's codec, {key: (data, offsets)} (the record's arrays then only give
+    the shapes), e.g. to write many records from a few encoded frames.
+    """
+    codec = codec_for(storage)
     payload = dict(
-        frames=np.ascontiguousarray(rec.frames, dtype=np.uint8),
-        lip=np.ascontiguousarray(rec.lip, dtype=np.uint8),
         audio=np.ascontiguousarray(rec.audio, dtype=np.float32),
         label=np.int64(rec.label), video_id=np.str_(rec.video_id), group=np.str_(rec.group),
         fps=np.float64(rec.fps), timestamps=np.asarray(rec.timestamps, dtype=np.float64),
         face_found=np.asarray(rec.face_found, dtype=bool), duration=np.float64(rec.duration),
         audio_rate=np.float64(rec.audio_rate),
     )
+    if codec is None:
+        payload["frames"] = np.ascontiguousarray(rec.frames, dtype=np.uint8)
+        payload["lip"] = np.ascontiguousarray(rec.lip, dtype=np.uint8)
+    else:
+        for key in ("frames", "lip"):
+            done = (encoded or {}).get(key)
+            if done is not None and len(done[1]) != len(getattr(rec, key)) + 1:
+                raise ValueError(f"encoded '{key}' has {len(done[1]) - 1} frames, the record {len(getattr(rec, key))}")
+            payload[f"{key}_data"], payload[f"{key}_offsets"] = done or encode_frames(getattr(rec, key), codec, quality)
+        payload["storage"] = np.str_(storage_header(codec, quality if codec == "jpeg" else None,
+                                                    {"frames": rec.frames.shape, "lip": rec.lip.shape}))
     if rec.frame_label is not None:
         payload["frame_label"] = np.asarray(rec.frame_label, dtype=np.int8)
-    return atomic_write(path, lambda tmp: (np.savez_compressed if compress else np.savez)(tmp, **payload))
+    if rec.audio_wave is not None:
+        payload["audio_wave"] = np.asarray(rec.audio_wave, dtype=np.int16)
+        payload["wave_rate"] = np.float64(rec.wave_rate)
+    save = np.savez_compressed if compress and codec is None else np.savez
+    return atomic_write(path, lambda tmp: save(tmp, **payload))
 
 
 # ------------------------------------------------------------------ index
@@ -433,8 +406,10 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
     """List a dataset folder: its index when present, else every npz indexed on the fly.
 
     With ``validate`` every file is loaded and checked (against its index row's label, and against
-    ``n_mfcc`` when given); all bad files are listed, not just the first.
-    ``on_valid(row, record)`` sees each record that was loaded and passed (e.g. to cache it).
+    ``n_mfcc`` when given); all bad files are listed, not just the first. Records
+    are opened lazily (metadata read and checked, crops checked in place: the first and last frame decoded),
+    so validating a large dataset holds one record's metadata at a time. ``on_valid(row, record)`` sees each
+    record that passed (its crops on disk where the layout allows).
     """
     root = Path(root)
     if not root.is_dir():
@@ -447,7 +422,7 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
             good = []
             for r in rows:
                 try:
-                    rec = load_record(resolve(root, r.path), warn=False)
+                    rec = load_record(resolve(root, r.path), warn=False, lazy=True, wave=False)
                     check_against(rec, r, n_mfcc)
                 except BadRecordError as e:
                     failures.append((r.path, e.reason))
@@ -465,7 +440,7 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
             warnings.simplefilter("always")
             for p in files:
                 try:
-                    rec = load_record(p)
+                    rec = load_record(p, lazy=True, wave=False)
                     check_against(rec, None, n_mfcc)
                 except BadRecordError as e:
                     failures.append((str(p.relative_to(root)), e.reason))

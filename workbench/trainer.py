@@ -20,11 +20,12 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
+from workbench.augment import active as augment_active
 from workbench.config import Config
-from workbench.dataset import ClipDataset, collate, to_device
+from workbench.dataset import ClipDataset, DrawSampler, collate, loader_context, loader_workers, to_device
 from workbench.losses import build_objective, make_weighted_sampler, posthoc_adjust
 from workbench.metrics import evaluation_metrics, metric_mode
 from workbench.model import MMMSBA, init_seed
@@ -147,7 +148,10 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         self.dtype = amp_dtype(self.device, cfg.train.amp)
         init_seed(cfg.seed)
-        self.model = MMMSBA(cfg.model, cfg.audio.n_mfcc).to(self.device)
+        self.model = MMMSBA(cfg.model, cfg.audio.n_mfcc)
+        if cfg.model.audio_norm == "train":  # MFCC statistics of the training fold only, kept in the checkpoint
+            self.model.set_audio_stats(*train_ds.audio_stats())
+        self.model = self.model.to(self.device)
         if cfg.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if cfg.train.compile else self.model
@@ -175,21 +179,26 @@ class Trainer:
 
     # ------------------------------------------------------------------ loaders
     def _loader(self, ds: ClipDataset, train: bool, epoch: int) -> DataLoader:
+        """Batches of `ds`; training draws come from a DrawSampler (each its own clip and augmentation).
+
+        The RAM cache is filled first (before workers fork, so they share it); workers then read the other
+        clips' frames from disk while the model computes.
+        """
         ds.set_epoch(epoch)
-        sampler, shuffle, gen = None, False, None
+        sampler = None
         if train:
             seed = self.cfg.seed * 1000 + epoch
             if self.cfg.train.weighted_sampler:
-                sampler = make_weighted_sampler(ds.labels, seed=seed)
+                base = make_weighted_sampler(ds.labels, seed=seed)
             else:
-                shuffle, gen = True, torch.Generator().manual_seed(seed)
-        workers = self.cfg.data.num_workers
-        if workers > 0:
-            ds.preload()  # decode once here: forked workers share the cache instead of each decoding every epoch
-        return DataLoader(ds, batch_size=self.cfg.train.batch_size, shuffle=shuffle, sampler=sampler,
-                          generator=gen, collate_fn=collate, num_workers=workers,
-                          pin_memory=self.device.type == "cuda", persistent_workers=False,
-                          drop_last=False)
+                base = RandomSampler(ds, generator=torch.Generator().manual_seed(seed))
+            sampler = DrawSampler(base, epoch)
+        all_cached = ds.preload()
+        busy = not all_cached or (train and augment_active(self.cfg.augment))
+        workers = loader_workers(self.cfg, self.device, busy=busy)
+        return DataLoader(ds, batch_size=self.cfg.train.batch_size, sampler=sampler, collate_fn=collate,
+                          num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=False,
+                          drop_last=False, multiprocessing_context=loader_context(workers))
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, epoch: int) -> dict[str, float]:
