@@ -207,6 +207,21 @@ def test_corrected_ttest_hand_example():
     assert np.isnan(corrected_ttest([0.3], 0.25)["p"])
 
 
+def test_fold_auc_permutation_against_counted_orderings():
+    from workbench.metrics import fold_auc_permutation
+    # two folds of 2 FAKE + 2 REAL, perfectly separated: of the C(4, 2) = 6 labellings per fold only the
+    # observed one gives AUC 1, so the mean AUC reaches 1 under permutation with probability 1/36
+    perfect = [([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1]), ([0, 1, 0, 1], [0.3, 0.7, 0.4, 0.6])]
+    r = fold_auc_permutation(perfect, n_perm=20000)
+    assert r["mean_auc"] == 1.0 and r["p"] == pytest.approx(1 / 36, abs=0.004)
+    # one inversion in the second fold: AUC 0.75 there (3 of 4 pairs), mean 0.875
+    mixed = [([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1]), ([0, 1, 0, 1], [0.5, 0.7, 0.4, 0.45])]
+    assert fold_auc_permutation(mixed, n_perm=100)["mean_auc"] == pytest.approx(0.875)
+    flat = fold_auc_permutation([([0, 1, 0, 1, 1], [0.5] * 5)], n_perm=2000)  # ties: AUC 0.5, never below chance
+    assert flat["mean_auc"] == 0.5 and flat["p"] == 1.0
+    assert fold_auc_permutation([([1, 1], [0.2, 0.3])])["folds"] == 0  # one class: skipped
+
+
 def _null_simulation(n_sim: int, seed: int = 0) -> tuple[float, float]:
     """Share of null comparisons flagged at alpha 0.05: two seeds of one condition (a logistic regression on a
     seeded bootstrap of each training fold), per-fold accuracy differences through the real 5-fold splitter."""

@@ -373,6 +373,35 @@ def corrected_ttest(diffs: Sequence[float], test_train_ratio: float, alpha: floa
     return {"mean": mean, "lo": mean - half, "hi": mean + half, "half_width": half, "t": float(t), "p": p, "n": k}
 
 
+def fold_auc_permutation(folds: Sequence[tuple[Any, Any]], n_perm: int = 5000, seed: int = 0) -> dict[str, float]:
+    """Mean per-fold ROC-AUC of out-of-fold scores and its one-sided permutation p-value against chance.
+
+    `folds` holds (labels, scores) per fold. Labels are permuted within each fold (each fold keeps its class
+    counts and its own model's scores), so the p-value asks whether the mean AUC could arise with no link
+    between scores and labels: (1 + #{permuted mean >= observed}) / (1 + n_perm). AUC per fold via ranks
+    (Mann-Whitney U, ties averaged), identical to sklearn's roc_auc_score; folds with one class are skipped.
+    """
+    rng = np.random.default_rng(seed)
+    obs, null = [], []
+    for y, s in folds:
+        y, s = _check(y, s, "fold_auc_permutation")
+        n1 = int(y.sum())
+        n0 = y.size - n1
+        if n1 == 0 or n0 == 0:
+            continue
+        ranks = stats.rankdata(s)
+        auc = lambda pos: ((pos * ranks).sum(-1) - n1 * (n1 + 1) / 2) / (n1 * n0)  # noqa: E731  (U / n1 n0)
+        obs.append(float(auc(y == 1)))
+        null.append(auc(rng.permuted(np.broadcast_to(y == 1, (n_perm, y.size)), axis=1)))  # (n_perm,)
+    if not obs:
+        return {"mean_auc": math.nan, "p": math.nan, "folds": 0}
+    observed = float(np.mean(obs))
+    null_mean = np.mean(null, axis=0)
+    p = float((1 + np.sum(null_mean >= observed - 1e-12)) / (1 + n_perm))
+    return {"mean_auc": observed, "p": p, "folds": len(obs), "null_mean": float(null_mean.mean()),
+            "null_q95": float(np.quantile(null_mean, 0.95))}
+
+
 # ---------------------------------------------------------------------------- uncertainty
 def bootstrap_ci(
     values_a: Sequence[float],
@@ -417,6 +446,7 @@ __all__ = [
     "evaluation_metrics",
     "equal_error_rate",
     "expected_calibration_error",
+    "fold_auc_permutation",
     "frame_metrics",
     "metric_mode",
     "reliability_curve",
