@@ -412,5 +412,8 @@ def test_scale_bench_quick(tmp_path, capsys):
     for r in sc["runs"].values():
         assert r["peak_tree_mb"] > 0 and r["train_clips_per_s"] > 0 and r["disk_bytes"] > 0 and r["samples"] > 1
     assert sc["runs"]["in-memory (today), 6 clips"]["storage"] == "raw"
+    from workbench.bench_scale import MIN_TIMED_STEPS
+    for r in sc["runs"].values():  # the first step (start-up) is not timed; enough steps after it are
+        assert len(r["step_s"]) >= MIN_TIMED_STEPS + 1 and r["first_step_s"] == r["step_s"][0]
     assert {t["name"].split(",")[0] for t in json.loads(out.read_text())["targets"]} == {"scale: peak memory",
                                                                                          "scale: training clips/s"}
