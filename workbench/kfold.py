@@ -133,9 +133,10 @@ def score_fold(trainer: Trainer, fit_best: Path, cfg: Config, plan: FoldPlan, da
             fdir / "outer_frames_full.csv", index=False)
     if not (cfg.eval.test and data.test_rows):
         return {}
-    test_ds = ClipDataset(data.test_rows, data.root, cfg, train=False, full=cfg.data.eval_clip == "full")
+    # the test clips are decoded once per condition, not once per fold: they join the shared cache (its budget)
+    test_ds = ClipDataset(data.test_rows, data.root, cfg, train=False, full=cfg.data.eval_clip == "full", cache=cache)
     ev = trainer.evaluate(test_ds, prefix="test_")
-    frames = full_frames(model, cfg, data.root, data.test_rows, trainer.device) if cfg.eval.full_frames else ev.frames
+    frames = full_frames(model, cfg, data.root, data.test_rows, trainer.device, cache) if cfg.eval.full_frames else ev.frames
     ev.videos.to_csv(fdir / "test_videos.csv", index=False)
     frames.to_csv(fdir / "test_frames.csv", index=False)
     loc = cfg.localization if cfg.eval.full_frames or cfg.data.eval_clip == "full" else None
