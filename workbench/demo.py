@@ -4,7 +4,7 @@
 metadata.csv) only when missing, and returns the npz folder. Defaults (``DEMO``), the K-fold pool: 21 REAL +
 39 FAKE short clips (the study's 1.89:1 ratio) of 2-4 s (mean 3 s) over 12 identities: 31 whole-video fakes
 (the four fake types in equal shares) and 8 partial fakes (1-3 manipulated segments of 0.5-1.5 s in audio,
-video or both). The held-out test (split=test, never in a fold): 2 long REAL clips and 1 long FAKE of 30 s
+video or both). The held-out test (split=test, never in a fold): 2 long REAL clips and 1 long FAKE of 20 s
 (the study's long REAL ones are 180 s: ``long_duration=180``), and short clips: 1 REAL, 2 FAKE, 2 partial
 fakes. Artefact strength 1.5; 256 px, 30 fps, dataset seed ``synth.seed``. About two minutes on 2 CPU cores.
 ``small=True`` (``SMALL``, for tests): 3 REAL + 4 FAKE clips of ~1.5 s over 4 identities, one 3 s long clip.
@@ -24,7 +24,7 @@ from workbench import synth
 from workbench.config import Config, add_config_arguments
 
 DEMO = dict(n_real=21, n_fake=31, n_partial=8, n_identities=12, duration_mean=3.0, duration_std=0.6, duration_min=2.0,
-            duration_max=4.0, n_long_real=2, n_long_fake=1, long_duration=30.0, n_test_real=1, n_test_fake=2,
+            duration_max=4.0, n_long_real=2, n_long_fake=1, long_duration=20.0, n_test_real=1, n_test_fake=2,
             n_test_partial=2, artifact_strength=1.5)
 SMALL = dict(n_real=3, n_fake=4, n_identities=4, duration_mean=1.5, duration_std=0.2, duration_min=1.2,
              duration_max=2.0, n_long_real=1, long_duration=3.0)
