@@ -179,8 +179,8 @@ def worker_scale(spec: dict) -> dict:
         out["preload_s"] = time.perf_counter() - t
         stamps: list[float] = []
         trainer.add_callback("on_batch_end", lambda tr_, **info: stamps.append(time.perf_counter()))
-        steps = -(-len(tr) // cfg.train.batch_size)
-        epochs = max(1, -(-(MIN_TIMED_STEPS + 1) // steps))  # a small set: more epochs, so enough steps are timed
+        batches = [min(cfg.train.batch_size, len(tr) - i) for i in range(0, len(tr), cfg.train.batch_size)]
+        epochs = max(1, -(-(MIN_TIMED_STEPS + 1) // len(batches)))  # a small set: more epochs, so enough steps are timed
         t0 = time.perf_counter()
         for epoch in range(epochs):
             trainer.train_epoch(epoch)
@@ -191,7 +191,7 @@ def worker_scale(spec: dict) -> dict:
             trainer.evaluate(val_ds)
             out["eval_s"] = time.perf_counter() - t
     step_s = np.diff([t0] + stamps)
-    sizes = [min(cfg.train.batch_size, len(tr) - i) for i in range(0, len(tr), cfg.train.batch_size)] * epochs
+    sizes = batches * epochs  # clips in each step, in order
     out.update(epochs=epochs, first_step_s=float(step_s[0]),  # start-up (workers, first batch, warm-up): not timed
                steady_clips_per_s=float(sum(sizes[1:]) / step_s[1:].sum()) if len(step_s) > 1 else float("nan"))
     out.update(folds=cfg.split.kfold, train_clips=len(tr), val_clips=len(va), step_s=step_s.tolist(),

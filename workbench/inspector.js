@@ -334,12 +334,9 @@ function render({ model, el: host }) {
   };
   const onSpeed = () => { speedSel.value = String(model.get("speed")); };
   const onChoices = () => fillChoices();
-  model.on("msg:custom", onMessage);
-  model.on("change:key", onKey);
-  model.on("change:frame", onFrame);
-  model.on("change:speed", onSpeed);
-  model.on("change:choices", onChoices);
-  model.on("change:still", showStill);
+  const handlers = [["msg:custom", onMessage], ["change:key", onKey], ["change:frame", onFrame],
+                    ["change:speed", onSpeed], ["change:choices", onChoices], ["change:still", showStill]];
+  for (const [event, fn] of handlers) model.on(event, fn);
 
   onSpeed();
   if (!SPEEDS.includes(model.get("speed"))) speedSel.value = "1";
@@ -355,12 +352,7 @@ function render({ model, el: host }) {
   return () => {
     pause(false);
     clearTimeout(waitTimer);
-    model.off("msg:custom", onMessage);
-    model.off("change:key", onKey);
-    model.off("change:frame", onFrame);
-    model.off("change:speed", onSpeed);
-    model.off("change:choices", onChoices);
-    model.off("change:still", showStill);
+    for (const [event, fn] of handlers) model.off(event, fn);
     for (const b of bitmaps.values()) { b.face.close(); b.lip.close(); }
     for (const u of urls) URL.revokeObjectURL(u);
   };
