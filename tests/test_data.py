@@ -200,6 +200,23 @@ def test_results_do_not_depend_on_workers_or_cache(toy, tmp_path):
     assert len(fps) == 1  # a run resumes after either changes
 
 
+def test_training_workers_live_for_the_fit(toy, tmp_path):
+    """The training loader's workers are forked once and serve every epoch; the fit's end stops them."""
+    cfg = tiny_cfg(toy, tmp_path, "data.num_workers=1", "data.cache_gb=0")
+    rows = load_dataset(cfg).rows
+    tr = Trainer(cfg, ClipDataset(rows[:8], toy, cfg, train=True), ClipDataset(rows[8:], toy, cfg, train=False), tmp_path)
+    pids, draws = [], []
+    for epoch in range(2):
+        tr.train_epoch(epoch)
+        loader = tr._loaders[id(tr.train_ds)]
+        pids.append([w.pid for w in loader._iterator._workers])
+        draws.append(list(loader.sampler))
+    assert pids[0] == pids[1] and len(pids[0]) == 1
+    assert {d[1] for d in draws[0]} == {0} and {d[1] for d in draws[1]} == {1}  # each epoch its own draws
+    tr.close()
+    assert not tr._loaders
+
+
 def test_lossless_and_uncompressed_records_give_identical_predictions(toy, tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -403,7 +420,7 @@ def test_scale_bench_quick(tmp_path, capsys):
     out = tmp_path / "scale.json"
     argv = ["bench", "--parts", "scale", "--scale-clips", "6,12", "--scale-seconds", "1", "--face-size", "32",
             "--lip-size", "16", "--frames", "8", "--batch", "2", "--scale-no-real", "--quiet", "--in-process",
-            "--json", str(out)] \
+            "--scale-repeats", "2", "--json", str(out)] \
         + sum((["--set", s] for s in TINY[2:6]), [])
     assert main(argv) == 0
     assert "data path at scale" in capsys.readouterr().out
@@ -412,6 +429,8 @@ def test_scale_bench_quick(tmp_path, capsys):
     for r in sc["runs"].values():
         assert r["peak_tree_mb"] > 0 and r["train_clips_per_s"] > 0 and r["disk_bytes"] > 0 and r["samples"] > 1
     assert sc["runs"]["in-memory (today), 6 clips"]["storage"] == "raw"
+    assert sc["runs"]["new path, 6 clips"]["repeats"] == 2 and sc["runs"]["new path, 12 clips"]["repeats"] == 1
+    assert len(sc["ratios"]["clips_per_s_new_vs_memory_pairs"]) == 2
     from workbench.bench_scale import MIN_TIMED_STEPS
     for r in sc["runs"].values():  # the first step (start-up) is not timed; enough steps after it are
         assert len(r["step_s"]) >= MIN_TIMED_STEPS + 1 and r["first_step_s"] == r["step_s"][0]

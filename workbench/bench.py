@@ -933,6 +933,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ingest-repeats", type=int, default=1)
     p.add_argument("--scale-clips", default="40,400", help="dataset sizes (clips) of the scale part, comma list")
     p.add_argument("--scale-seconds", type=float, default=20.0, help="seconds per clip in the scale part")
+    p.add_argument("--scale-repeats", type=int, default=2,
+                   help="alternating runs of the small size's two paths in the scale part (their clips/s pooled)")
     p.add_argument("--scale-no-real", action="store_true",
                    help="scale part without the disk figures on real crops (1080p clip, demo clips)")
     p.add_argument("--workers", type=int, default=None,

@@ -12,6 +12,10 @@ clips/s leaves out the first step (loader start-up and warm-up, reported apart):
     in-memory   today's path: uncompressed records, every video decoded into RAM before the epoch,
                 no loader workers; at the small size only (the large set does not fit in memory).
 
+The small size's two paths run `--scale-repeats` times each, alternating, and their clips/s are pooled over
+the runs (a shared machine's speed drifts by tens of percent within minutes: measured, one path's three
+runs at 1.31, 1.55 and 1.80 clips/s).
+
 Each run reports peak memory of its whole process tree (the trainer and its loader workers: PSS, so pages
 the workers share with the trainer count once, sampled every 0.1 s), its peak resident size (VmHWM of the
 trainer), training clips/s (the epoch after the cache is filled; that fill is a one-off, timed apart),
@@ -21,6 +25,7 @@ with the codecs' encode and decode times.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -192,7 +197,7 @@ def worker_scale(spec: dict) -> dict:
             out["eval_s"] = time.perf_counter() - t
     step_s = np.diff([t0] + stamps)
     sizes = batches * epochs  # clips in each step, in order
-    out.update(epochs=epochs, first_step_s=float(step_s[0]),  # start-up (workers, first batch, warm-up): not timed
+    out.update(epochs=epochs, first_step_s=float(step_s[0]), timed_clips=sizes[1:],  # start-up (workers, first batch, warm-up): not timed
                steady_clips_per_s=float(sum(sizes[1:]) / step_s[1:].sum()) if len(step_s) > 1 else float("nan"))
     out.update(folds=cfg.split.kfold, train_clips=len(tr), val_clips=len(va), step_s=step_s.tolist(),
                peak_tree_mb=mem.peak_mb, start_tree_mb=mem.start_mb, samples=mem.samples,
@@ -285,31 +290,64 @@ def disk_demo(args, tmp: Path, log) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ the part
+def _pooled(reps: list[dict]) -> dict[str, Any]:
+    """Repeated runs of one path and size as one: clips/s over all their timed steps, the highest peak memory."""
+    r = dict(reps[0])
+    clips = [sum(x["timed_clips"]) for x in reps]
+    seconds = [sum(x["step_s"][1:]) for x in reps]
+    r.update(train_clips_per_s=sum(clips) / sum(seconds), repeat_clips_per_s=[c / t for c, t in zip(clips, seconds)],
+             val_clips_per_s=sum(x["val_clips"] for x in reps) / sum(x["eval_s"] for x in reps),
+             peak_tree_mb=max(x["peak_tree_mb"] for x in reps), peak_rss_mb=max(x["peak_rss_mb"] for x in reps),
+             repeats=len(reps))
+    return r
+
+
+def _write_sets(tmp: Path, sets: list[tuple[str, int]], args, pool, log) -> None:
+    """The records of each (storage, clips) set, then written back to disk."""
+    for storage, n in sets:
+        log(f"scale: writing {n} records of {args.scale_seconds:g} s ({storage}) ...")
+        data = write_scale_set(tmp / f"scale_{storage}_{n}", n, args.scale_seconds, pool, storage, seed=args.seed)
+        log(f"scale: written in {data['write_s']:.0f} s")
+    os.sync()  # the kernel's writeback of GBs of dirty pages must not fall on a timed epoch (a run started right
+    # after writing its set measured 1.06 clips/s, the same path's next run 1.68)
+
+
 def bench_scale(args, spec: dict, tmp: Path, log, run_worker) -> dict[str, Any]:
-    """Both dataset sizes on the new path, the small one on today's in-memory path, and disk on real crops."""
+    """Both dataset sizes on the new path, the small one on today's in-memory path, and disk on real crops.
+
+    The small size's two paths run `--scale-repeats` times, alternating (new, in-memory, new, ...): on a shared
+    machine the speed drifts by tens of percent over minutes, and alternating lets the drift fall on both.
+    """
     sizes = [int(x) for x in str(args.scale_clips).split(",")]
     small, large = min(sizes), max(sizes)
     pool = natural_pool(args.face_size, args.lip_size, seed=args.seed)
     from workbench.config import Config
     defaults = Config().data
-    runs: dict[str, dict] = {}
-    plan = [(f"new path, {n} clips", n, "lossless", defaults.cache_gb, defaults.num_workers) for n in sorted(set(sizes))]
-    plan.append((f"in-memory (today), {small} clips", small, "raw", 1e6, 0))
-    res: dict[str, Any] = {"seconds": args.scale_seconds, "sizes": sizes, "runs": runs}
-    for name, n, storage, cache_gb, workers in plan:
-        root = tmp / f"scale_{storage}_{n}"
-        log(f"scale: writing {n} records of {args.scale_seconds:g} s ({storage}) ...")
-        data = write_scale_set(root, n, args.scale_seconds, pool, storage, seed=args.seed)
-        log(f"scale: {name}: written in {data['write_s']:.0f} s; one epoch of fold 0 ...")
-        r = run_worker("scale", {**spec, "root": str(root), "cache_gb": cache_gb, "num_workers": workers,
-                                 "out": str(tmp / f"scale_out_{storage}_{n}")}, True, args.in_process, tmp)
-        r.update(storage=storage, clips=n, disk_bytes=data["disk_bytes"], bytes_per_hour=data["bytes_per_hour"],
-                 train_clips_per_s=r["steady_clips_per_s"], val_clips_per_s=r["val_clips"] / r["eval_s"])
-        runs[name] = r
-        shutil.rmtree(root, ignore_errors=True)
-    new_s, new_l, mem = runs[f"new path, {small} clips"], runs[f"new path, {large} clips"], runs[f"in-memory (today), {small} clips"]
+    paths = {"new": ("lossless", defaults.cache_gb, defaults.num_workers), "mem": ("raw", 1e6, 0)}
+    names = {("new", n): f"new path, {n} clips" for n in sizes} | {("mem", small): f"in-memory (today), {small} clips"}
+    repeats = max(1, args.scale_repeats)
+    reps: dict[tuple, list] = {}
+    res: dict[str, Any] = {"seconds": args.scale_seconds, "sizes": sizes, "repeats": repeats}
+    for phase in ([("new", small), ("mem", small)] * repeats, [("new", n) for n in sorted(set(sizes)) if n != small]):
+        sets = sorted({(paths[path][0], n) for path, n in phase})
+        _write_sets(tmp, sets, args, pool, log)
+        for path, n in phase:
+            storage, cache_gb, workers = paths[path]
+            root = tmp / f"scale_{storage}_{n}"
+            log(f"scale: {names[path, n]}: an epoch of fold 0 (run {len(reps.get((path, n), [])) + 1}) ...")
+            r = run_worker("scale", {**spec, "root": str(root), "cache_gb": cache_gb, "num_workers": workers,
+                                     "out": str(tmp / f"scale_out_{storage}_{n}")}, True, args.in_process, tmp)
+            disk = sum(q.stat().st_size for q in root.glob("*.npz"))
+            r.update(storage=storage, clips=n, disk_bytes=disk, bytes_per_hour=disk / (n * args.scale_seconds / 3600))
+            reps.setdefault((path, n), []).append(r)
+        for storage, n in sets:  # the large set needs the disk
+            shutil.rmtree(tmp / f"scale_{storage}_{n}", ignore_errors=True)
+    runs = res["runs"] = {names[k]: _pooled(v) for k, v in reps.items()}
+    new_s, new_l, mem = runs[names["new", small]], runs[names["new", large]], runs[names["mem", small]]
+    pairs = [a / b for a, b in zip(new_s["repeat_clips_per_s"], mem["repeat_clips_per_s"])]
     res["ratios"] = {"peak_mb_large_minus_small": new_l["peak_tree_mb"] - new_s["peak_tree_mb"],
                      "clips_per_s_new_vs_memory": new_s["train_clips_per_s"] / mem["train_clips_per_s"],
+                     "clips_per_s_new_vs_memory_pairs": pairs,
                      "clips_per_s_new_large_vs_memory": new_l["train_clips_per_s"] / mem["train_clips_per_s"],
                      "disk_memory_vs_new": mem["bytes_per_hour"] / new_s["bytes_per_hour"]}
     if not args.scale_no_real:
@@ -334,7 +372,7 @@ def check(res: dict, add) -> None:
 def render(res: dict) -> list[str]:
     """The part's report lines."""
     lines = [f"data path at scale: a training epoch of fold 0 of 5 (>= {MIN_TIMED_STEPS} timed steps) and its validation, {res['seconds']:g} s clips "
-             f"at 30 fps (reference model, batch 8 x 50 frames)"]
+             f"at 30 fps (reference model, batch 8 x 50 frames); the small size's paths run {res.get('repeats', 1)} times each, alternating"]
     head = f"  {'':34}{'validate':>9}{'cache fill':>11}{'train':>9}{'val':>8}{'peak mem':>10}{'peak RSS':>10}{'disk':>10}"
     lines += [head, f"  {'':34}{'s':>9}{'s':>11}{'clips/s':>9}{'clips/s':>8}{'MiB':>10}{'MiB':>10}{'GB/h':>10}"]
     for name, r in res["runs"].items():
@@ -345,7 +383,13 @@ def render(res: dict) -> list[str]:
         lines.append(f"    {name}: {r['storage']} records, cache {r['cache_gb']:g} GB ({r['cached_records']} videos "
                      f"cached{', all' if r['all_cached'] else ''}), {r['workers']} loader worker(s), "
                      f"{r['train_clips']} training / {r['val_clips']} validation clips, {r.get('epochs', 1)} epoch(s); "
-                     f"first step {r.get('first_step_s', float('nan')):.1f} s (start-up, not in clips/s)")
+                     f"first step {r.get('first_step_s', float('nan')):.1f} s (start-up, not in clips/s)"
+                     + (f"; train clips/s of its {r['repeats']} runs: "
+                        + ", ".join(f"{x:.2f}" for x in r["repeat_clips_per_s"]) if r.get("repeats", 1) > 1 else ""))
+    pairs = res.get("ratios", {}).get("clips_per_s_new_vs_memory_pairs", [])
+    if len(pairs) > 1:
+        lines.append("  training clips/s, new path / in-memory path, run by run (alternating): "
+                     + ", ".join(f"{x:.2f}" for x in pairs) + f"; pooled {res['ratios']['clips_per_s_new_vs_memory']:.2f}")
     lines.append("  (peak mem: PSS of the trainer and its loader workers together; peak RSS: the trainer's VmHWM)")
     for key, what in (("disk_real_face", "the 1080p real-face clip"), ("disk_demo", "demo clips")):
         d = res.get(key)
