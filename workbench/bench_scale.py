@@ -185,7 +185,7 @@ def worker_scale(spec: dict) -> dict:
         stamps: list[float] = []
         trainer.add_callback("on_batch_end", lambda tr_, **info: stamps.append(time.perf_counter()))
         batches = [min(cfg.train.batch_size, len(tr) - i) for i in range(0, len(tr), cfg.train.batch_size)]
-        epochs = max(1, -(-(MIN_TIMED_STEPS + 1) // len(batches)))  # a small set: more epochs, so enough steps are timed
+        epochs = max(1, -(-(MIN_TIMED_STEPS + 1) // len(batches)))  # a small set: more epochs, enough timed steps
         t0 = time.perf_counter()
         for epoch in range(epochs):
             trainer.train_epoch(epoch)
@@ -197,7 +197,8 @@ def worker_scale(spec: dict) -> dict:
             out["eval_s"] = time.perf_counter() - t
     step_s = np.diff([t0] + stamps)
     sizes = batches * epochs  # clips in each step, in order
-    out.update(epochs=epochs, first_step_s=float(step_s[0]), timed_clips=sizes[1:],  # start-up (workers, first batch, warm-up): not timed
+    # the first step is start-up (workers, first batch, warm-up): not timed
+    out.update(epochs=epochs, first_step_s=float(step_s[0]), timed_clips=sizes[1:],
                steady_clips_per_s=float(sum(sizes[1:]) / step_s[1:].sum()) if len(step_s) > 1 else float("nan"))
     out.update(folds=cfg.split.kfold, train_clips=len(tr), val_clips=len(va), step_s=step_s.tolist(),
                peak_tree_mb=mem.peak_mb, start_tree_mb=mem.start_mb, samples=mem.samples,
@@ -293,23 +294,25 @@ def disk_demo(args, tmp: Path, log) -> dict[str, Any]:
 def _pooled(reps: list[dict]) -> dict[str, Any]:
     """Repeated runs of one path and size as one: clips/s over all their timed steps, the highest peak memory."""
     r = dict(reps[0])
-    clips = [sum(x["timed_clips"]) for x in reps]
-    seconds = [sum(x["step_s"][1:]) for x in reps]
-    r.update(train_clips_per_s=sum(clips) / sum(seconds), repeat_clips_per_s=[c / t for c, t in zip(clips, seconds)],
+    clips, seconds = sum(sum(x["timed_clips"]) for x in reps), sum(sum(x["step_s"][1:]) for x in reps)
+    r.update(train_clips_per_s=clips / seconds, repeat_clips_per_s=[x["steady_clips_per_s"] for x in reps],
              val_clips_per_s=sum(x["val_clips"] for x in reps) / sum(x["eval_s"] for x in reps),
              peak_tree_mb=max(x["peak_tree_mb"] for x in reps), peak_rss_mb=max(x["peak_rss_mb"] for x in reps),
              repeats=len(reps))
     return r
 
 
-def _write_sets(tmp: Path, sets: list[tuple[str, int]], args, pool, log) -> None:
-    """The records of each (storage, clips) set, then written back to disk."""
+def _write_sets(tmp: Path, sets: list[tuple[str, int]], args, pool, log) -> dict[tuple[str, int], dict]:
+    """The records of each (storage, clips) set, then written back to disk: what write_scale_set says of each."""
+    written = {}
     for storage, n in sets:
         log(f"scale: writing {n} records of {args.scale_seconds:g} s ({storage}) ...")
-        data = write_scale_set(tmp / f"scale_{storage}_{n}", n, args.scale_seconds, pool, storage, seed=args.seed)
-        log(f"scale: written in {data['write_s']:.0f} s")
+        written[storage, n] = write_scale_set(tmp / f"scale_{storage}_{n}", n, args.scale_seconds, pool, storage,
+                                              seed=args.seed)
+        log(f"scale: written in {written[storage, n]['write_s']:.0f} s")
     os.sync()  # the kernel's writeback of GBs of dirty pages must not fall on a timed epoch (a run started right
     # after writing its set measured 1.06 clips/s, the same path's next run 1.68)
+    return written
 
 
 def bench_scale(args, spec: dict, tmp: Path, log, run_worker) -> dict[str, Any]:
@@ -330,15 +333,15 @@ def bench_scale(args, spec: dict, tmp: Path, log, run_worker) -> dict[str, Any]:
     res: dict[str, Any] = {"seconds": args.scale_seconds, "sizes": sizes, "repeats": repeats}
     for phase in ([("new", small), ("mem", small)] * repeats, [("new", n) for n in sorted(set(sizes)) if n != small]):
         sets = sorted({(paths[path][0], n) for path, n in phase})
-        _write_sets(tmp, sets, args, pool, log)
+        written = _write_sets(tmp, sets, args, pool, log)
         for path, n in phase:
             storage, cache_gb, workers = paths[path]
             root = tmp / f"scale_{storage}_{n}"
             log(f"scale: {names[path, n]}: an epoch of fold 0 (run {len(reps.get((path, n), [])) + 1}) ...")
             r = run_worker("scale", {**spec, "root": str(root), "cache_gb": cache_gb, "num_workers": workers,
                                      "out": str(tmp / f"scale_out_{storage}_{n}")}, True, args.in_process, tmp)
-            disk = sum(q.stat().st_size for q in root.glob("*.npz"))
-            r.update(storage=storage, clips=n, disk_bytes=disk, bytes_per_hour=disk / (n * args.scale_seconds / 3600))
+            data = written[storage, n]
+            r.update(storage=storage, clips=n, disk_bytes=data["disk_bytes"], bytes_per_hour=data["bytes_per_hour"])
             reps.setdefault((path, n), []).append(r)
         for storage, n in sets:  # the large set needs the disk
             shutil.rmtree(tmp / f"scale_{storage}_{n}", ignore_errors=True)
@@ -371,8 +374,9 @@ def check(res: dict, add) -> None:
 
 def render(res: dict) -> list[str]:
     """The part's report lines."""
-    lines = [f"data path at scale: a training epoch of fold 0 of 5 (>= {MIN_TIMED_STEPS} timed steps) and its validation, {res['seconds']:g} s clips "
-             f"at 30 fps (reference model, batch 8 x 50 frames); the small size's paths run {res.get('repeats', 1)} times each, alternating"]
+    lines = [f"data path at scale: a training epoch of fold 0 of 5 (>= {MIN_TIMED_STEPS} timed steps) and its "
+             f"validation, {res['seconds']:g} s clips at 30 fps (reference model, batch 8 x 50 frames); the small "
+             f"size's paths run {res.get('repeats', 1)} times each, alternating"]
     head = f"  {'':34}{'validate':>9}{'cache fill':>11}{'train':>9}{'val':>8}{'peak mem':>10}{'peak RSS':>10}{'disk':>10}"
     lines += [head, f"  {'':34}{'s':>9}{'s':>11}{'clips/s':>9}{'clips/s':>8}{'MiB':>10}{'MiB':>10}{'GB/h':>10}"]
     for name, r in res["runs"].items():
@@ -380,16 +384,16 @@ def render(res: dict) -> list[str]:
                      f"{r['val_clips_per_s']:>8.2f}{r['peak_tree_mb']:>10.0f}{r['peak_rss_mb']:>10.0f}"
                      f"{r['bytes_per_hour'] / 1e9:>10.2f}")
     for name, r in res["runs"].items():
+        each = ", ".join(f"{x:.2f}" for x in r.get("repeat_clips_per_s", []))
         lines.append(f"    {name}: {r['storage']} records, cache {r['cache_gb']:g} GB ({r['cached_records']} videos "
                      f"cached{', all' if r['all_cached'] else ''}), {r['workers']} loader worker(s), "
                      f"{r['train_clips']} training / {r['val_clips']} validation clips, {r.get('epochs', 1)} epoch(s); "
                      f"first step {r.get('first_step_s', float('nan')):.1f} s (start-up, not in clips/s)"
-                     + (f"; train clips/s of its {r['repeats']} runs: "
-                        + ", ".join(f"{x:.2f}" for x in r["repeat_clips_per_s"]) if r.get("repeats", 1) > 1 else ""))
+                     + (f"; train clips/s of its {r['repeats']} runs: {each}" if r.get("repeats", 1) > 1 else ""))
     pairs = res.get("ratios", {}).get("clips_per_s_new_vs_memory_pairs", [])
     if len(pairs) > 1:
-        lines.append("  training clips/s, new path / in-memory path, run by run (alternating): "
-                     + ", ".join(f"{x:.2f}" for x in pairs) + f"; pooled {res['ratios']['clips_per_s_new_vs_memory']:.2f}")
+        lines.append("  training clips/s, new path / in-memory path, run by run (alternating): " + ", ".join(
+            f"{x:.2f}" for x in pairs) + f"; pooled {res['ratios']['clips_per_s_new_vs_memory']:.2f}")
     lines.append("  (peak mem: PSS of the trainer and its loader workers together; peak RSS: the trainer's VmHWM)")
     for key, what in (("disk_real_face", "the 1080p real-face clip"), ("disk_demo", "demo clips")):
         d = res.get(key)
