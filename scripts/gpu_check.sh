@@ -21,5 +21,5 @@ export MPLBACKEND=Agg
 json=()
 [ -n "${OUT:-}" ] && json=(--json "$OUT/gpu_check.json")
 # shellcheck disable=SC2086  # GPU_CHECK_ARGS is a list of words
-exec "${PYTHON:-python3}" -m workbench.gpu_check --device "${GPU_CHECK_DEVICE:-cuda}" \
+exec "${PYTHON:-python3}" -m workbench.bench.gpu_check --device "${GPU_CHECK_DEVICE:-cuda}" \
   --timeout "${GPU_CHECK_TIMEOUT:-540}" ${json[@]+"${json[@]}"} -- ${GPU_CHECK_ARGS---warmup 2 --repeats 5}

@@ -15,10 +15,10 @@ from matplotlib.figure import Figure
 from scipy.special import expit
 from sklearn.metrics import f1_score, log_loss
 
-from workbench import analysis as A
-from workbench import calibration as C
-from workbench import plots as P
-from workbench.metrics import expected_calibration_error
+from workbench.analysis import tables as A
+from workbench.evaluation import calibration as C
+from workbench.evaluation.metrics import expected_calibration_error
+from workbench.reporting import plots as P
 
 K = 3
 
@@ -391,7 +391,7 @@ def test_confusion_figure_with_a_one_class_fold_is_quiet() -> None:
 
 
 def test_temporal_tables_summary_and_bins() -> None:
-    from workbench.reports import temporal_tables
+    from workbench.analysis.reports import temporal_tables
     curves = {"a.csv": _pred(120), "b.csv": _pred(50, std=False)}
     preds = pd.DataFrame({"condition": "c", "video_id": "v", "label": 0, "density": ["full", "train_density"],
                           "path": ["a.csv", "b.csv"]})
@@ -405,7 +405,7 @@ def test_temporal_tables_summary_and_bins() -> None:
 
 
 def test_compact_paradox(runs: dict[str, A.Run]) -> None:
-    from workbench.reports import compact_paradox
+    from workbench.analysis.reports import compact_paradox
     c = compact_paradox(A.paradox_table(runs)).set_index("condition")
     assert c.loc["baseline", "acc"] == "0.850 ± 0.050"
     assert list(c.index) == ["baseline", "balanced", "reshuffled"] and "real_frame_pfake_mean" in c

@@ -6,14 +6,14 @@ import pandas as pd
 import pytest
 import torch
 
-from workbench import attribution as at
-from workbench.config import Config
-from workbench.dataset import ClipDataset, collate
-from workbench.kfold import load_dataset
-from workbench.model import MMMSBA
-from workbench.records import load_record
-from workbench.toydata import make_toy_dataset, toy_record
-from workbench.trainer import Trainer
+from workbench.analysis import attribution as at
+from workbench.core.config import Config
+from workbench.data.dataset import ClipDataset, collate
+from workbench.data.records import load_record
+from workbench.model.mmmsba import MMMSBA
+from workbench.synthetic.toydata import make_toy_dataset, toy_record
+from workbench.training.kfold import load_dataset
+from workbench.training.trainer import Trainer
 
 TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
         "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003",

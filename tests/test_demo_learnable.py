@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import demo
-from workbench.config import Config
+from workbench.core.config import Config
+from workbench.synthetic import demo
 
 # The demo's recipe (ratio ~1.89:1, artefact strength 1.5, every fake type) at a third of its size, with
 # shorter clips: 10 REAL + 19 FAKE over 6 identities, no long-form clips.

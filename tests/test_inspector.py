@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.inspector import FrameInspector, jpeg, make_clip
-from workbench.records import VideoRecord
+from workbench.data.records import VideoRecord
+from workbench.reporting.inspector import FrameInspector, jpeg, make_clip
 
 T = 24
 
@@ -176,8 +176,9 @@ def test_display_carries_a_still_for_viewers_without_widgets(inspector):
 
 
 def test_inspector_and_strip_on_a_lazily_loaded_record(inspector, tmp_path, monkeypatch):
-    from workbench.plots import temporal_figure
-    from workbench.records import StoredFrames, load_record, save_record
+    from workbench.data.records import load_record, save_record
+    from workbench.data.storage import StoredFrames
+    from workbench.reporting.plots import temporal_figure
     src = inspector.clip.record
     rec = load_record(save_record(tmp_path / "real_long.npz", src), warn=False, lazy=True)
     assert isinstance(rec.frames, StoredFrames)  # what notebook 03 hands to the figure and the inspector

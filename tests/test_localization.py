@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench import localization as loc
-from workbench.config import LocalizationConfig
-from workbench.metrics import METRIC_MODES
+from workbench.core.config import LocalizationConfig
+from workbench.evaluation import localization as loc
+from workbench.evaluation.metrics import METRIC_MODES
 
 
 def _props(*rows) -> pd.DataFrame:
@@ -147,7 +147,7 @@ def test_true_frame_metrics_by_hand():
 
 
 def test_metric_modes_are_new_names_and_valid_monitors():
-    from workbench.metrics import valid_monitors
+    from workbench.core.metric_names import valid_monitors
     assert all(k.startswith(("true_", "loc_")) for k in loc.METRIC_MODES)  # apart from the older metric names
     assert set(loc.METRIC_MODES.values()) == {"max", "min"}
     assert all(METRIC_MODES[k] == v for k, v in loc.METRIC_MODES.items())  # merged into the one table of modes
@@ -157,8 +157,8 @@ def test_metric_modes_are_new_names_and_valid_monitors():
 def test_condition_frames_reads_kfold_tables_and_recomputes_sampled_ones(tmp_path, monkeypatch):
     import json
 
-    from workbench.records import save_record
-    from workbench.toydata import toy_record
+    from workbench.data.records import save_record
+    from workbench.synthetic.toydata import toy_record
 
     rng = np.random.default_rng(0)
     data = tmp_path / "data"

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workbench.config import LossConfig
-from workbench.losses import (
+from workbench.core.config import LossConfig
+from workbench.model.losses import (
     FocalLoss,
     build_objective,
     describe_priors,
@@ -234,13 +234,13 @@ def test_bad_frame_class_weights_raise():
 def test_training_on_frame_labels_localizes_partial_fakes(tmp_path):
     """loss.on=frame with per-frame labels: on unseen partial fakes, frame P(Fake) separates their fake
     segments from their genuine frames (AUC ~0.56 when the same run is given only video labels)."""
-    from workbench.config import Config
-    from workbench.dataset import ClipDataset
-    from workbench.kfold import load_dataset
-    from workbench.localization import true_frame_metrics
-    from workbench.predict import predict_record
-    from workbench.toydata import make_toy_dataset, toy_record
-    from workbench.trainer import Trainer
+    from workbench.core.config import Config
+    from workbench.data.dataset import ClipDataset
+    from workbench.evaluation.metrics import true_frame_metrics
+    from workbench.synthetic.toydata import make_toy_dataset, toy_record
+    from workbench.training.kfold import load_dataset
+    from workbench.training.predict import predict_record
+    from workbench.training.trainer import Trainer
 
     toy = make_toy_dataset(tmp_path / "toy", n_real=8, n_fake=0, n_partial=16, n_groups=6, fake_types=("face",),
                            seed=3, frames=(40, 60))

@@ -19,13 +19,13 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from workbench.metrics import (
+from workbench.core.metric_names import metric_mode
+from workbench.evaluation.metrics import (
     aggregate_frames,
     bootstrap_ci,
     brier,
     expected_calibration_error,
     frame_metrics,
-    metric_mode,
     reliability_curve,
     video_metrics,
 )

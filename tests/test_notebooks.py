@@ -8,8 +8,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from workbench import study
-from workbench.toydata import make_toy_dataset
+from workbench.study import runner as study
+from workbench.synthetic.toydata import make_toy_dataset
 
 NOTEBOOKS = sorted(p.stem for p in study.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 

@@ -7,7 +7,9 @@ import nbformat
 import papermill as pm
 import pytest
 
-from workbench import analysis, paths, study
+from workbench.analysis import tables as analysis
+from workbench.core import paths
+from workbench.study import runner as study
 
 
 def test_relative_paths_resolve_against_the_project_root_from_any_folder(tmp_path, monkeypatch):

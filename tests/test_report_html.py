@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from workbench import cli
-from workbench.report_html import TABLES, merge_mean_std, write_report
+from workbench.reporting.report_html import TABLES, merge_mean_std, write_report
 
 
 def _png(path: Path, w: int, h: int, value: int) -> bytes:

@@ -10,9 +10,9 @@ import librosa
 import numpy as np
 import pytest
 
-from workbench import synth
-from workbench.audio import decode_audio
-from workbench.config import Config, SynthConfig
+from workbench.core.config import Config, SynthConfig
+from workbench.ingest.audio import decode_audio
+from workbench.synthetic import synth
 
 SR = 16000
 # short clips make chance correlations large, so the fakes are clear ones: strength 1.5 x U(0.4, 1) -> [0.6, 1]
@@ -221,8 +221,8 @@ def test_mouth_audio_correlation_on_drawn_mouths():
 
 
 def test_ingest_finds_faces_in_synthetic_clips(dataset, tmp_path):
-    from workbench.ingest import ingest
-    from workbench.records import load_record
+    from workbench.data.records import load_record
+    from workbench.ingest.pipeline import ingest
 
     out, labels, _ = dataset
     rows = _rows(labels)
@@ -244,7 +244,7 @@ def test_ingest_finds_faces_in_synthetic_clips(dataset, tmp_path):
 
 
 def test_small_demo_builds_once(tmp_path):
-    from workbench import demo
+    from workbench.synthetic import demo
 
     cfg = Config()
     cfg.synth.workers = 1
@@ -335,8 +335,8 @@ def test_partial_fake_changes_only_its_segments(modality, method):
 
 
 def test_partial_fakes_through_ingest(tmp_path):
-    from workbench.ingest import ingest
-    from workbench.records import load_record, read_index
+    from workbench.data.records import load_record, read_index
+    from workbench.ingest.pipeline import ingest
 
     cfg = Config()
     cfg.synth.workers, cfg.ingest.workers = 1, 1

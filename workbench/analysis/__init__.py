@@ -1,0 +1,1 @@
+"""Layer 7: reading runs, tables, localization and attribution per condition, the demo's evidence."""

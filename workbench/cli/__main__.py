@@ -1,0 +1,6 @@
+"""`python -m workbench.cli COMMAND`: the same as the `workbench` console script."""
+import sys
+
+from workbench.cli import main
+
+sys.exit(main())

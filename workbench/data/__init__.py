@@ -1,0 +1,1 @@
+"""Layer 1: records and their storage, clip datasets and loaders, splits, augmentation, segments."""

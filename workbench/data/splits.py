@@ -1,0 +1,135 @@
+"""Leakage-aware splits: K outer folds, and inside each outer training fold an inner part for model selection.
+
+    outer fold k      scored only: its metrics are reported, never used for a choice
+    inner part        held out of fold k's training clips; early stopping and the best checkpoint read it
+    train part        what the fold's model fits on
+
+The outer folds are scikit-learn's StratifiedKFold (by label, or label x length bin) or
+StratifiedGroupKFold (identities never on both sides). The inner part is drawn from the outer
+training fold alone (StratifiedShuffleSplit, or StratifiedGroupKFold when the split is grouped), so
+nothing about an outer fold's clips, their labels included, can reach its model or its selection.
+With `split.selection=outer` there is no inner part and selection reads the scoring fold, as the
+original study did.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
+
+from workbench.core.config import Config
+from workbench.data.records import IndexRow
+
+MAX_INNER_SHARE = 0.5  # the inner part grows up to this share of the outer training fold to reach its minimum
+
+
+@dataclass
+class FoldPlan:
+    """The clips of one fold, by video id: what the model fits on, selects on and is scored on."""
+
+    fold: int
+    train_ids: list[str]  # the model fits on these
+    inner_ids: list[str] = field(default_factory=list)  # selection part (empty under selection=outer)
+    outer_ids: list[str] = field(default_factory=list)  # the scoring fold
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def selection_ids(self) -> list[str]:
+        """The clips early stopping and checkpointing read: the inner part, else the scoring fold."""
+        return self.inner_ids or self.outer_ids
+
+
+def make_folds(rows: list[IndexRow], cfg: Config) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train_idx, val_idx) per outer fold: stratified by label, grouped by identity, or by label x length bin."""
+    s = cfg.split
+    y = np.array([r.label for r in rows])
+    counts = np.bincount(y, minlength=2)
+    if counts.min() < s.kfold:
+        raise ValueError(f"{s.kfold}-fold CV needs at least {s.kfold} videos of each class, have REAL {counts[0]}, FAKE {counts[1]}")
+    rs = cfg.seed if s.shuffle else None
+    X = np.zeros(len(rows))
+    if s.kind == "stratified":
+        return list(StratifiedKFold(s.kfold, shuffle=s.shuffle, random_state=rs).split(X, y))
+    if s.kind == "grouped":
+        groups = np.array([r.group for r in rows])
+        if len(set(groups)) < s.kfold:
+            raise ValueError(f"grouped {s.kfold}-fold CV needs at least {s.kfold} groups, have {len(set(groups))}")
+        return list(StratifiedGroupKFold(s.kfold, shuffle=s.shuffle, random_state=rs).split(X, y, groups))
+    if s.kind == "length":
+        return list(StratifiedKFold(s.kfold, shuffle=s.shuffle, random_state=rs).split(X, _length_strata(rows, y, cfg)))
+    raise ValueError(f"split.kind must be stratified, grouped or length, got {s.kind!r}")
+
+
+def _length_strata(rows: list[IndexRow], y: np.ndarray, cfg: Config) -> np.ndarray:
+    """label x video-length bin; strata too small to spread over the folds join their label's largest stratum."""
+    s = cfg.split
+    dur = np.array([r.duration for r in rows])
+    edges = np.quantile(dur, np.linspace(0, 1, s.length_bins + 1)[1:-1])
+    strata = y * s.length_bins + np.digitize(dur, edges)
+    for st in np.unique(strata):
+        if (strata == st).sum() < s.kfold:
+            same = [t for t in np.unique(strata) if t // s.length_bins == st // s.length_bins and t != st]
+            strata[strata == st] = max(same, key=lambda t: (strata == t).sum()) if same else st
+    return strata
+
+
+def inner_split(rows: list[IndexRow], train_idx: np.ndarray, cfg: Config, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit_idx, inner_idx): the selection part of one outer training fold, drawn from those clips alone.
+
+    Stratified by label (grouped by identity when the outer split is grouped), `split.inner_size` of the
+    clips, grown until it holds `split.inner_min_per_class` of each class; a named error when it cannot.
+    """
+    s = cfg.split
+    train_idx = np.asarray(train_idx)
+    y = np.array([rows[i].label for i in train_idx])
+    groups = np.array([rows[i].group for i in train_idx])
+    counts = np.bincount(y, minlength=2)
+    need = s.inner_min_per_class
+    if counts.min() < need + 1:
+        raise ValueError(_inner_error(fold, counts, need, "the outer training fold is too small"))
+    share = max(s.inner_size, need / counts.min())
+    while share <= MAX_INNER_SHARE + 1e-9:
+        fit, inner = _draw_inner(y, groups, share, grouped=s.kind == "grouped", seed=cfg.seed * 1000 + fold)
+        have, left = np.bincount(y[inner], minlength=2), np.bincount(y[fit], minlength=2)
+        if have.min() >= need and left.min() >= 1:
+            return train_idx[fit], train_idx[inner]
+        share += 0.05
+    raise ValueError(_inner_error(fold, counts, need, f"no inner part of at most {MAX_INNER_SHARE:.0%} of it has enough"))
+
+
+def _draw_inner(y: np.ndarray, groups: np.ndarray, share: float, grouped: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """One stratified (or stratified-grouped) draw of about `share` of the clips: (fit, inner) positions."""
+    X = np.zeros(len(y))
+    if not grouped:
+        return next(StratifiedShuffleSplit(1, test_size=share, random_state=seed).split(X, y))
+    n_splits = min(max(2, int(round(1 / share))), len(set(groups)))
+    if n_splits < 2:
+        return np.arange(len(y)), np.zeros(0, dtype=int)
+    return next(StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed).split(X, y, groups))
+
+
+def _inner_error(fold: int, counts: np.ndarray, need: int, why: str) -> str:
+    return (f"fold {fold}: cannot hold out an inner validation part with at least {need} REAL and {need} FAKE clips "
+            f"({why}: REAL {counts[0]}, FAKE {counts[1]}); use fewer folds, lower split.inner_min_per_class, "
+            f"or split.selection=outer (selection on the scoring fold, as the original study did)")
+
+
+def plan_folds(rows: list[IndexRow], cfg: Config) -> list[FoldPlan]:
+    """Every fold's train, inner and outer video ids under the configured split and selection."""
+    plans = []
+    for k, (tr, va) in enumerate(make_folds(rows, cfg)):
+        if cfg.split.selection == "inner":
+            fit, inner = inner_split(rows, tr, cfg, k)
+        elif cfg.split.selection == "outer":
+            fit, inner = tr, np.zeros(0, dtype=int)
+        else:
+            raise ValueError(f"split.selection must be inner or outer, got {cfg.split.selection!r}")
+        ids = lambda idx: [rows[i].video_id for i in idx]  # noqa: E731
+        plans.append(FoldPlan(fold=k, train_ids=ids(fit), inner_ids=ids(inner), outer_ids=ids(va)))
+    return plans
+
+
+__all__ = ["FoldPlan", "inner_split", "make_folds", "plan_folds"]

@@ -1,0 +1,1 @@
+"""Layer 5: pure scoring: metrics, calibration, temporal localization."""

@@ -1,0 +1,232 @@
+"""Frame-level ground truth and temporal localization of fake segments.
+
+Ground truth
+    A partially faked video lists its fake segments in seconds (``fake_segments`` in labels.csv or the
+    ingest manifest, AV-Deepfake1M style); a frame is manipulated (``frame_label`` 1) when its timestamp t
+    lies in a segment, start <= t < end. Back from frame labels, a run of manipulated frames k0..k1 is the
+    segment [t_k0, t_k1 + frame duration).
+
+Frame-level metrics against the truth (``true_frame_metrics``)
+    ROC-AUC, AP and EER of per-frame P(Fake) against the frame labels, accuracies and mean P(Fake) of
+    truly real / truly fake frames, and the same inside FAKE videos only (genuine frames of partial fakes
+    against their manipulated ones). Keys start with ``true_`` so that they cannot be confused with
+    ``real_frame_*`` of ``metrics.frame_metrics``, which are the frames of REAL *videos*.
+
+Proposals (``proposals``; the rule is ``LocalizationConfig``)
+    For each threshold, runs of frames with P(Fake) > threshold; runs whose gap is at most ``merge_gap``
+    seconds merge; proposals shorter than ``min_length`` are dropped; a proposal's confidence is the mean
+    (or max) P(Fake) of the frames inside it. The proposals of all thresholds are pooled (a segment found
+    at two thresholds is kept once, with its best confidence) and the ``max_proposals`` most confident kept.
+
+Protocol (``localization_metrics``), as AV-Deepfake1M reports it (Cai et al., "AV-Deepfake1M: A
+Large-Scale LLM-Driven Audio-Visual Deepfake Dataset", ACM MM 2024, arXiv:2311.15308; the protocol of
+LAV-DF, Cai et al., DICTA 2022, arXiv:2204.06228, and CVIU 2023, arXiv:2305.01979). Implemented here from
+these definitions because the authors' package pins numpy<2 and its code is CC BY-NC:
+
+    IoU       of segments [s1, e1) and [s2, e2): length of the intersection / length of the union.
+    AP@θ      θ in 0.5, 0.75, 0.9, 0.95. The proposals of all videos are ranked by confidence, highest
+              first (ties: video, then start). In that order a proposal is a true positive when a
+              ground-truth segment of its own video that no earlier proposal matched has IoU >= θ with it
+              (the unmatched one of highest IoU is matched), else a false positive; proposals on REAL
+              videos (no segments) are false positives. Precision and recall after each proposal; AP is
+              the area under the interpolated precision-recall curve, precision at recall r being the
+              highest precision at any recall >= r (PASCAL VOC 2010+, Everingham et al. IJCV 2010;
+              ActivityNet detection, Caba Heilbron et al. CVPR 2015). NaN without any ground-truth segment.
+    AR@N      N in 50, 30, 20, 10, 5. Each video keeps its N most confident proposals; at threshold θ a
+              ground-truth segment is recalled when one of them has IoU >= θ with it; recall = recalled
+              segments / all segments, over all videos; AR@N is the mean recall over θ = 0.5, 0.55, ...,
+              0.95 (average recall, Hosang et al. TPAMI 2016; ActivityNet proposals, Escorcia et al. ECCV
+              2016). REAL videos add no segment; their proposals only compete in AP.
+    loc_score (mean AP + mean AR) / 2: one number for tables and monitors.
+
+Localization is scored on every frame of a video (full density): ``localization_metrics`` refuses a table
+whose frames of a video are not 0, 1, ..., n-1 (e.g. a training clip's sampled frames).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.core.config import LocalizationConfig
+from workbench.core.metric_names import AP_IOUS, AR_NS, LOCALIZATION_MODES, TRUE_FRAME_MODES, iou_key
+from workbench.data.segments import _runs, frame_duration, segments_from_frame_label
+
+AR_IOUS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.5:0.05:0.95
+SCORES = ("mean", "max")
+FRAME_COLUMNS = ("video_id", "label", "frame", "timestamp", "p_fake", "frame_label")
+
+
+# ------------------------------------------------------------------ frame-level metrics against the truth
+# ------------------------------------------------------------------ proposals
+def _threshold_proposals(t: np.ndarray, p: np.ndarray, dt: float, thr: float, cfg: LocalizationConfig) -> list:
+    """[(start, end)] of the merged runs above one threshold that are long enough."""
+    merged: list[list[float]] = []
+    for a, b in _runs(p > thr):
+        start, end = float(t[a]), float(t[b - 1] + dt)
+        if merged and start - merged[-1][1] <= cfg.merge_gap + 1e-9:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return [(s, e) for s, e in merged if e - s >= cfg.min_length - 1e-9]
+
+
+def proposals(timestamps: np.ndarray, p_fake: np.ndarray, cfg: LocalizationConfig | None = None) -> pd.DataFrame:
+    """Fake-segment proposals (start, end, score) of one video from its per-frame P(Fake), most confident first."""
+    cfg = cfg or LocalizationConfig()
+    if cfg.score not in SCORES:
+        raise ValueError(f"localization.score must be one of {SCORES}, got {cfg.score!r}")
+    if not cfg.thresholds:
+        raise ValueError("localization.thresholds is empty")
+    t = np.asarray(timestamps, dtype=np.float64)
+    p = np.asarray(p_fake, dtype=np.float64)
+    dt = frame_duration(t)
+    best: dict[tuple[float, float], float] = {}
+    for thr in cfg.thresholds:
+        for s, e in _threshold_proposals(t, p, dt, float(thr), cfg):
+            inside = p[(t >= s - 1e-9) & (t < e - 1e-9)]
+            score = float(inside.mean() if cfg.score == "mean" else inside.max())
+            best[(s, e)] = max(score, best.get((s, e), -1.0))
+    df = pd.DataFrame([(s, e, v) for (s, e), v in best.items()], columns=["start", "end", "score"])
+    df = df.sort_values(["score", "start"], ascending=[False, True], kind="mergesort")
+    return df.head(cfg.max_proposals).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ the protocol
+def temporal_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of segments a (n, 2) and b (m, 2), [start, end) in seconds."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 2)
+    inter = np.clip(np.minimum(a[:, None, 1], b[None, :, 1]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def average_precision(props: dict[str, pd.DataFrame], truth: dict[str, list], iou: float) -> float:
+    """AP at one IoU threshold (see the module docstring); props and truth keyed by video id."""
+    n_gt = sum(len(v) for v in truth.values())
+    if n_gt == 0:
+        return math.nan
+    ranked = [(float(r.score), vid, float(r.start), float(r.end)) for vid, df in props.items()
+              for r in df.itertuples()]
+    ranked.sort(key=lambda x: (-x[0], x[1], x[2]))
+    matched = {vid: np.zeros(len(g), dtype=bool) for vid, g in truth.items()}
+    tp = np.zeros(len(ranked))
+    for i, (_, vid, s, e) in enumerate(ranked):
+        gts = truth.get(vid, [])
+        if not gts:
+            continue  # a proposal on a REAL video: false positive
+        ious = temporal_iou([[s, e]], gts)[0]
+        ious[matched[vid]] = -1.0
+        j = int(np.argmax(ious))
+        if ious[j] >= iou - 1e-9:
+            tp[i], matched[vid][j] = 1.0, True
+    if not ranked:
+        return 0.0
+    ctp = np.cumsum(tp)
+    precision = ctp / np.arange(1, len(ranked) + 1)
+    recall = ctp / n_gt
+    # interpolated precision-recall curve: precision at recall r = max precision at recall >= r
+    mrec = np.concatenate([[0.0], recall, [1.0]])
+    mpre = np.concatenate([[0.0], precision, [0.0]])
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    steps = np.flatnonzero(mrec[1:] != mrec[:-1]) + 1
+    return float(np.sum((mrec[steps] - mrec[steps - 1]) * mpre[steps]))
+
+
+def average_recall(props: dict[str, pd.DataFrame], truth: dict[str, list], n: int,
+                   ious: Sequence[float] = AR_IOUS) -> float:
+    """AR@n over the IoU thresholds (see the module docstring)."""
+    n_gt = sum(len(v) for v in truth.values())
+    if n_gt == 0:
+        return math.nan
+    best = []  # per ground-truth segment: its best IoU with the video's top-n proposals
+    for vid, gts in truth.items():
+        if not gts:
+            continue
+        df = props.get(vid)
+        top = df.head(n)[["start", "end"]].to_numpy() if df is not None and len(df) else np.zeros((0, 2))
+        best.extend(temporal_iou(gts, top).max(1) if len(top) else np.zeros(len(gts)))
+    best = np.asarray(best)
+    return float(np.mean([(best >= t - 1e-9).sum() / n_gt for t in ious]))
+
+
+def check_full_density(frames: pd.DataFrame) -> None:
+    """ValueError unless every video's frames are 0, 1, ..., n-1 once each (every frame of the video)."""
+    missing = [c for c in FRAME_COLUMNS if c not in frames.columns]
+    if missing:
+        hint = " (workbench.evaluation.localization.attach_frame_labels adds frame_label from the records)" \
+            if "frame_label" in missing else ""
+        raise ValueError(f"a localization table needs the columns {list(FRAME_COLUMNS)}; missing {missing}{hint}")
+    for vid, g in frames.groupby("video_id", sort=False):
+        f = np.sort(g["frame"].to_numpy())
+        if f.size == 0 or f[0] != 0 or np.any(np.diff(f) != 1):
+            dup = " (a video appears more than once: one fold or an ensemble, see ensemble_frames)" \
+                if f.size and np.any(np.diff(f) == 0) else ""
+            raise ValueError(f"video {vid!r}: localization needs every frame (full density), got frames "
+                             f"{f[:5].tolist()}... ({f.size} rows, max {f.max() if f.size else None}){dup}")
+
+
+def video_truth_and_proposals(frames: pd.DataFrame, cfg: LocalizationConfig | None = None
+                              ) -> tuple[dict[str, list], dict[str, pd.DataFrame]]:
+    """Per video: the ground-truth segments (from frame_label) and the proposals (from p_fake)."""
+    check_full_density(frames)
+    truth, props = {}, {}
+    for vid, g in frames.sort_values(["video_id", "frame"]).groupby("video_id", sort=True):
+        t, y = g["timestamp"].to_numpy(), g["frame_label"].to_numpy()
+        if int(g["label"].iloc[0]) == 0 and y.any():
+            raise ValueError(f"video {vid!r} is REAL but {int(y.sum())} of its frames are labelled manipulated")
+        truth[str(vid)] = segments_from_frame_label(t, y)
+        props[str(vid)] = proposals(t, g["p_fake"].to_numpy(), cfg)
+    return truth, props
+
+
+def localization_metrics(frames: pd.DataFrame, cfg: LocalizationConfig | None = None,
+                         counts: bool = False) -> dict[str, float]:
+    """AP@IoU, AR@N and loc_score of a full-density per-frame table (keys and modes: LOCALIZATION_MODES).
+
+    ``counts`` adds n_videos, n_segments, n_proposals and n_proposals_real (proposals on REAL videos, all
+    false positives) for tables; those are not metrics.
+    """
+    truth, props = video_truth_and_proposals(frames, cfg)
+    out = {f"loc_ap_iou{iou_key(t)}": average_precision(props, truth, t) for t in AP_IOUS}
+    out.update({f"loc_ar_at{n}": average_recall(props, truth, n) for n in AR_NS})
+    aps = [out[f"loc_ap_iou{iou_key(t)}"] for t in AP_IOUS]
+    ars = [out[f"loc_ar_at{n}"] for n in AR_NS]
+    out["loc_score"] = math.nan if math.isnan(aps[0]) else float((np.mean(aps) + np.mean(ars)) / 2)
+    if counts:
+        real = {str(v) for v, g in frames.groupby("video_id") if int(g["label"].iloc[0]) == 0}
+        out.update(n_videos=len(truth), n_segments=sum(len(v) for v in truth.values()),
+                   n_proposals=sum(len(p) for p in props.values()),
+                   n_proposals_real=sum(len(p) for v, p in props.items() if v in real))
+    return out
+
+
+# ------------------------------------------------------------------ tables
+def ensemble_frames(frames: pd.DataFrame) -> pd.DataFrame:
+    """One row per (video, frame): P(Fake) averaged over the folds of a per-fold table (a `fold` column)."""
+    keys = [c for c in ("video_id", "label", "frame", "timestamp", "frame_label") if c in frames.columns]
+    return frames.groupby(keys, as_index=False, sort=True)["p_fake"].mean()
+
+
+def attach_frame_labels(frames: pd.DataFrame, records: dict[str, Any]) -> pd.DataFrame:
+    """The table with a frame_label column from the records (video id -> VideoRecord; its frame_labels())."""
+    out = frames.copy()
+    labels = np.zeros(len(out), dtype=np.int64)
+    for vid, idx in out.groupby("video_id").indices.items():
+        if vid not in records:
+            raise KeyError(f"no record for video {vid!r} to take its frame labels from")
+        labels[idx] = records[vid].frame_labels()[out["frame"].to_numpy()[idx]]
+    out["frame_label"] = labels
+    return out
+
+
+__all__ = [
+    "AP_IOUS", "AR_IOUS", "AR_NS", "LOCALIZATION_MODES", "METRIC_MODES", "TRUE_FRAME_MODES",
+    "attach_frame_labels", "average_precision", "average_recall", "check_full_density", "condition_frames",
+    "ensemble_frames", "frame_label_from_segments", "localization_metrics",
+    "localization_table", "parse_segments", "proposals", "segments_from_frame_label", "study_localization",
+    "temporal_iou", "true_frame_metrics",
+]

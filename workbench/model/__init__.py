@@ -1,0 +1,1 @@
+"""Layer 4: MMMS-BA, its CPU kernels and the objectives."""

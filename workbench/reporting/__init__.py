@@ -1,0 +1,1 @@
+"""Layer 8: figures, the frame inspector and the HTML report."""

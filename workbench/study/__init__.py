@@ -1,0 +1,1 @@
+"""Layer 8: the papermill runner of the notebook grid."""

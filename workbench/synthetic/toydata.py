@@ -1,0 +1,103 @@
+"""Tiny npz datasets written directly in the record format, for tests and benchmarks.
+
+No video decoding: faces are textured blobs whose mouth opening follows the audio energy in
+REAL clips; FAKE clips carry a blending seam on the face and a mouth that ignores the audio.
+The signal is in every frame, so both video-level and frame-level learning are possible.
+Optionally (``fake_type``) a FAKE carries only one of the three cues, the audio tilt, the face seam or
+the mouth, and (``segments``) only on some frames: a partial fake with per-frame labels.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from workbench.data.records import DEFAULT_AUDIO_RATE, VideoRecord, row_for, save_record, write_index
+
+# which cues a FAKE toy record carries: all of them (the default), or one modality only
+TOY_FAKE_TYPES = {"all": ("audio", "face", "lip"), "audio": ("audio",), "face": ("face",), "lip": ("lip",)}
+
+
+def toy_record(video_id: str, label: int, n_frames: int, *, face: int = 32, lip: int = 16, fps: float = 30.0,
+               group: str = "id0", rng: np.random.Generator, strength: float = 1.0, fake_type: str = "all",
+               segments: Sequence[tuple[int, int]] | None = None) -> VideoRecord:
+    """One synthetic record: (T, face, face, 3) and (T, lip, lip, 3) uint8 crops plus (T_a, 40) MFCC.
+
+    A FAKE carries the cues of ``fake_type`` (TOY_FAKE_TYPES) on every frame, or only on the frame ranges
+    [k0, k1) of ``segments`` (then the record gets ``frame_label``).
+    """
+    if fake_type not in TOY_FAKE_TYPES:
+        raise ValueError(f"fake_type must be one of {sorted(TOY_FAKE_TYPES)}, got {fake_type!r}")
+    cues = TOY_FAKE_TYPES[fake_type] if label == 1 else ()
+    fake = np.ones(n_frames, bool) if segments is None else np.zeros(n_frames, bool)
+    for k0, k1 in segments or ():
+        fake[k0:k1] = True
+    duration = n_frames / fps
+    audio_rate = DEFAULT_AUDIO_RATE
+    n_audio = int(np.ceil(duration * audio_rate)) + 1
+    t_audio = np.arange(n_audio) / audio_rate
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(3, 5) * t_audio + rng.uniform(0, 2 * np.pi))
+    mfcc = rng.normal(0, 1, (n_audio, 40)).astype(np.float32)
+    mfcc[:, 0] += (envelope * 20 - 10).astype(np.float32)
+    if "audio" in cues:  # a vocoder-like spectral tilt (on the audio of the fake frames)
+        mfcc[fake[np.minimum((t_audio * fps).astype(int), n_frames - 1)], 1:6] += np.float32(2.0 * strength)
+    ts = np.arange(n_frames) / fps
+    env_frames = np.interp(ts, t_audio, envelope)
+    if label == 1:  # the mouth follows someone else's audio
+        other = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(1, 2) * ts + rng.uniform(0, 2 * np.pi))
+        env_frames = np.where(fake, other, env_frames) if "lip" in cues else env_frames
+    yy, xx = np.mgrid[0:face, 0:face] / face
+    skin = rng.uniform(90, 200, 3)
+    base = (skin[None, None] * (1 - 0.4 * ((yy - 0.5) ** 2 + (xx - 0.5) ** 2))[..., None])
+    frames = np.empty((n_frames, face, face, 3), dtype=np.uint8)
+    lips = np.empty((n_frames, lip, lip, 3), dtype=np.uint8)
+    ly = np.arange(lip)[:, None] / lip
+    for t in range(n_frames):
+        f = base + rng.normal(0, 6, base.shape)
+        if "face" in cues and fake[t]:
+            seam = slice(face // 3, face // 3 + max(2, face // 8))
+            f[:, seam] += 45 * strength * (1 + 0.3 * np.sin(t))  # flickering blend seam
+        frames[t] = np.clip(f, 0, 255).astype(np.uint8)
+        opening = 0.1 + 0.35 * env_frames[t]
+        mouth = (np.abs(ly - 0.5) < opening / 2).astype(float) * np.ones((1, lip))
+        lp = skin[None, None] * (1 - 0.8 * mouth[..., None]) + rng.normal(0, 5, (lip, lip, 3))
+        lips[t] = np.clip(lp, 0, 255).astype(np.uint8)
+    return VideoRecord(frames=frames, lip=lips, audio=mfcc, label=label, video_id=video_id, group=group, fps=fps,
+                       timestamps=ts, face_found=np.ones(n_frames, dtype=bool), duration=duration,
+                       audio_rate=audio_rate, frame_label=None if segments is None else fake.astype(np.int8))
+
+
+def make_toy_dataset(root: str | Path, *, n_real: int = 12, n_fake: int = 20, frames: tuple[int, int] = (24, 48),
+                     face: int = 32, lip: int = 16, n_groups: int = 8, n_test_long: int = 0, long_frames: int = 300,
+                     seed: int = 0, strength: float = 1.0, fake_types: Sequence[str] = ("all",),
+                     n_partial: int = 0, n_test_long_fake: int = 0, n_test_short: tuple[int, int] = (0, 0)) -> Path:
+    """Write a toy dataset folder (npz + index.csv); returns the folder.
+
+    FAKE clips take ``fake_types`` in turn; ``n_partial`` partial fakes (after the others, ids partial_*)
+    carry theirs on one segment of a third to a half of their frames, with frame labels.
+    The held-out test split (split=test): `n_test_long` long REAL and `n_test_long_fake` long FAKE clips of
+    `long_frames` frames, and `n_test_short` = (REAL, FAKE) clips of pool length.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    rows = []
+    specs = ([(0, "train", False)] * n_real + [(1, "train", False)] * n_fake + [(0, "test", True)] * n_test_long
+             + [(1, "test", True)] * n_test_long_fake + [(0, "test", False)] * n_test_short[0]
+             + [(1, "test", False)] * n_test_short[1] + [(1, "partial", False)] * n_partial)
+    for i, (label, split, long) in enumerate(specs):
+        n = long_frames if long else int(rng.integers(frames[0], frames[1] + 1))
+        vid = f"{'real' if label == 0 else 'fake'}_{i:03d}" + ("_long" if long else "_test" if split == "test" else "")
+        fake_type = fake_types[(i - n_real) % len(fake_types)] if label == 1 else "all"
+        segments = None
+        if split == "partial":
+            vid, split = f"partial_{i:03d}", "train"
+            length = int(rng.integers(n // 3, n // 2 + 1))
+            start = int(rng.integers(0, n - length + 1))
+            segments = [(start, start + length)]
+        rec = toy_record(vid, label, n, face=face, lip=lip, group=f"id{i % n_groups}", rng=rng, strength=strength,
+                         fake_type=fake_type, segments=segments)
+        save_record(root / f"{vid}.npz", rec)
+        rows.append(row_for(rec, f"{vid}.npz", split))
+    write_index(root / "index.csv", rows)
+    return root

@@ -1,0 +1,290 @@
+"""K-fold experiments with nested selection: one Trainer per fold, a held-out test, resumable, one results JSON.
+
+Each outer fold's model fits on its training part, is selected (early stopping, best checkpoint) on
+an inner part of its own training clips (`split.selection=inner`, the default; see workbench.data.splits),
+and only then scored on the outer fold and on every `split=test` clip, which no fold ever trains on.
+
+Run folder layout (`cfg.out`); the driver alone writes the top-level files, a fold only its `fold_k/`:
+    config.yaml                 the exact config of the run
+    splits.json                 every fold's train / inner / outer video ids, written before any training
+    fold_{k}/                   history.csv (train_*, val_* = selection part, outer_* = scoring fold per epoch),
+                                checkpoints, val_* / outer_* predictions of the chosen epoch,
+                                outer_frames_full.csv and test_videos.csv / test_frames.csv (every frame), done.json
+    predictions_videos.csv      out-of-fold video predictions (outer folds, chosen epochs)
+    predictions_frames.csv      out-of-fold per-frame P(Fake) of the outer folds' clips
+    predictions_frames_full.csv out-of-fold per-frame P(Fake) of every frame of the outer folds' videos
+    predictions_test_videos.csv held-out test videos: each fold model and the fold ensemble (fold = "ensemble")
+    predictions_test_frames.csv the same, every frame
+    kfold_results.json          per-fold metrics, mean and std (ddof=1), selection optimism, the test section
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from workbench.core.config import Config
+from workbench.core.metric_names import metric_mode
+from workbench.data.dataset import ClipDataset, DatasetSplit, load_for_model
+from workbench.data.records import IndexRow, VideoRecord, resolve, scan_folder, write_json
+from workbench.data.splits import FoldPlan, make_folds, plan_folds  # noqa: F401  (make_folds: public API)
+from workbench.evaluation.metrics import evaluation_metrics
+from workbench.training.predict import predict_record
+from workbench.training.trainer import Trainer, epoch_line
+
+OPTIMISM_METRICS = ("acc", "balanced_acc", "roc_auc", "f1")  # video-level metrics whose selection optimism is reported
+STD_DDOF = 1  # every standard deviation across folds is the sample std (ddof=1)
+
+
+# ------------------------------------------------------------------ data
+def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecord] | None = None) -> DatasetSplit:
+    """The dataset folder's rows split into K-fold pool and held-out test; bad files listed, not skipped silently.
+
+    Validation opens each record lazily (metadata and crop structure checked, nothing kept), so it holds one
+    record at a time at any dataset size; `cache` is not filled (the ClipDatasets sharing it fill it on demand,
+    within data.cache_gb).
+    """
+    in_pool = lambda r: r.split != "test" or cfg.split.merge_test  # noqa: E731
+    scan = scan_folder(cfg.data.root, cfg.data.index, validate=validate, n_mfcc=cfg.audio.n_mfcc)
+    if scan.failures and not cfg.data.skip_bad:
+        lines = "\n".join(f"  {f}: {r}" for f, r in scan.failures)
+        raise ValueError(f"{len(scan.failures)} bad file(s) in {cfg.data.root} (set data.skip_bad=true "
+                         f"or --skip-bad to train without them):\n{lines}")
+    pool = [r for r in scan.rows if in_pool(r)]
+    test = [r for r in scan.rows if not in_pool(r)]
+    if not pool:
+        raise ValueError(f"{cfg.data.root}: no videos left for the folds (all {len(test)} are marked test)")
+    return DatasetSplit(root=Path(cfg.data.root), rows=pool, test_rows=test, failures=scan.failures)
+
+
+def check_splits(out: Path, cfg: Config, plans: list[FoldPlan]) -> None:
+    """Write splits.json, or refuse a folder that holds a run with other splits or settings."""
+    path = out / "splits.json"
+    folds = [p.to_dict() for p in plans]
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved.get("folds") != folds or saved.get("fingerprint") != cfg.fingerprint():
+            raise RuntimeError(f"{out} holds a run with a different configuration or dataset; "
+                               f"choose another --out or delete it to start over")
+    else:
+        write_json(path, {"fingerprint": cfg.fingerprint(), "selection": cfg.split.selection, "folds": folds})
+
+
+# ------------------------------------------------------------------ one fold
+def selection_optimism(history: pd.DataFrame, best_epoch: int, metrics: tuple[str, ...] = OPTIMISM_METRICS) -> dict:
+    """Per metric: what the study's protocol would print (the outer metric at the epoch that optimises it) minus
+    the honest figure (the outer metric at the epoch chosen on the selection part); >= 0, the amount it flatters."""
+    out = {}
+    at = history.set_index("epoch")
+    for m in metrics:
+        col = f"outer_{m}"
+        if col not in at or best_epoch not in at.index:
+            continue
+        values = at[col].astype(float)
+        if values.isna().all():
+            continue
+        mode = metric_mode(col)
+        proto_epoch = int(values.idxmax() if mode == "max" else values.idxmin())
+        honest, protocol = float(values.loc[best_epoch]), float(values.loc[proto_epoch])
+        gap = protocol - honest if mode == "max" else honest - protocol
+        out[m] = {"protocol": protocol, "honest": honest, "optimism": gap, "protocol_epoch": proto_epoch}
+    return out
+
+
+def _datasets(cfg: Config, plan: FoldPlan, data: DatasetSplit, cache: dict) -> tuple[ClipDataset, ...]:
+    """(fit, selection, outer) datasets of one fold; under selection=outer the selection set is the outer fold."""
+    by_id = {r.video_id: r for r in data.rows}
+    pick = lambda ids: [by_id[v] for v in ids]  # noqa: E731
+    full = cfg.data.eval_clip == "full"
+    fit = ClipDataset(pick(plan.train_ids), data.root, cfg, train=True, cache=cache, seed=cfg.seed + plan.fold)
+    outer = ClipDataset(pick(plan.outer_ids), data.root, cfg, train=False, full=full, cache=cache)
+    sel = ClipDataset(pick(plan.inner_ids), data.root, cfg, train=False, full=full, cache=cache) if plan.inner_ids else outer
+    return fit, sel, outer
+
+
+def full_frames(model: torch.nn.Module, cfg: Config, root: Path, rows: list[IndexRow], device: torch.device,
+                cache: dict | None = None) -> pd.DataFrame:
+    """Per-frame P(Fake) of every frame of each video (records streamed from disk unless cached)."""
+    tables = []
+    for r in rows:
+        rec = (cache or {}).get(r.path) or load_for_model(resolve(root, r.path), cfg, lazy=True)
+        df = predict_record([model], rec, chunk=cfg.train.chunk_size, device=device, amp=cfg.train.amp)
+        tables.append(df.assign(video_id=r.video_id, label=r.label))
+    cols = ["video_id", "label", "frame", "timestamp", "p_fake", "face_found", "frame_label"]
+    return pd.concat(tables, ignore_index=True)[cols] if tables else pd.DataFrame(columns=cols)
+
+
+def score_fold(trainer: Trainer, fit_best: Path, cfg: Config, plan: FoldPlan, data: DatasetSplit, fdir: Path,
+               cache: dict) -> dict:
+    """With the chosen checkpoint: every frame of the outer fold's videos, and the held-out test clips (the
+    video P(Fake) of their evaluation clip, as validation scores it, and every frame). Returns the test metrics."""
+    state = torch.load(fit_best, map_location="cpu", weights_only=False)
+    trainer.model.load_state_dict(state["model"])
+    model = trainer.model.eval()
+    if cfg.eval.full_frames:
+        by_id = {r.video_id: r for r in data.rows}
+        full_frames(model, cfg, data.root, [by_id[v] for v in plan.outer_ids], trainer.device, cache).to_csv(
+            fdir / "outer_frames_full.csv", index=False)
+    if not (cfg.eval.test and data.test_rows):
+        return {}
+    # the test clips are decoded once per condition, not once per fold: they join the shared cache (its budget)
+    test_ds = ClipDataset(data.test_rows, data.root, cfg, train=False, full=cfg.data.eval_clip == "full", cache=cache)
+    ev = trainer.evaluate(test_ds, prefix="test_")
+    frames = full_frames(model, cfg, data.root, data.test_rows, trainer.device, cache) if cfg.eval.full_frames else ev.frames
+    ev.videos.to_csv(fdir / "test_videos.csv", index=False)
+    frames.to_csv(fdir / "test_frames.csv", index=False)
+    loc = cfg.localization if cfg.eval.full_frames or cfg.data.eval_clip == "full" else None
+    return {f"test_{k}": float(v) for k, v in evaluation_metrics(ev.videos, frames, loc).items()}
+
+
+def run_fold(cfg: Config, plan: FoldPlan, data: DatasetSplit, *, cache: dict | None = None,
+             on_epoch_end: Callable[..., None] | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train, select and score one fold; writes only `fold_k/` (done.json last). A finished fold is read back."""
+    k = plan.fold
+    fdir = Path(cfg.out) / f"fold_{k}"
+    done = fdir / "done.json"
+    if done.exists():
+        res = json.loads(done.read_text())
+        log(f"[{cfg.name}] fold {k}: finished earlier (best epoch {res['best_epoch']}), skipped")
+        return res
+    cache = {} if cache is None else cache
+    fit_ds, sel_ds, outer_ds = _datasets(cfg, plan, data, cache)
+    trainer = Trainer(cfg, fit_ds, sel_ds, fdir, outer_ds=outer_ds)
+
+    def _log_epoch(tr_, epoch, row, best_epoch):
+        log(f"[{cfg.name}] fold {k} " + epoch_line(row) + ("  *" if best_epoch == epoch else ""))
+        if on_epoch_end is not None:
+            on_epoch_end(fold=k, epoch=epoch, row=row)
+    trainer.add_callback("on_epoch_end", _log_epoch)
+    fit = trainer.fit()
+    test = score_fold(trainer, fit.best_path, cfg, plan, data, fdir, cache)
+    metrics = {m: v for m, v in fit.best_metrics.items() if m.startswith(("train_", "val_", "outer_"))}
+    res = {"fold": k, "best_epoch": fit.best_epoch, "epochs_run": len(fit.history),
+           "stopped_early": fit.stopped_early, "seconds": fit.seconds, "selection": cfg.split.selection,
+           "metrics": metrics, "selection_optimism": selection_optimism(fit.history, fit.best_epoch),
+           "test_metrics": test, "checkpoint": str(fit.best_path.relative_to(cfg.out)), **plan.to_dict()}
+    write_json(done, res)
+    log(f"[{cfg.name}] fold {k}: epoch {fit.best_epoch} chosen on the {'inner part' if plan.inner_ids else 'scoring fold'}"
+        f"  outer_acc {metrics.get('outer_acc', math.nan):.4f}" + (f"  test_acc {test['test_acc']:.4f}" if test else ""))
+    return res
+
+
+# ------------------------------------------------------------------ the experiment
+def summarize(folds: list[dict], key: str = "metrics") -> dict:
+    """Mean and sample std (ddof=1) over folds of every numeric metric in `fold[key]`."""
+    # None is a NaN read back from JSON (done.json): a fold finished earlier counts like one just trained
+    names = sorted({m for f in folds for m, v in (f.get(key) or {}).items() if v is None or isinstance(v, (int, float))})
+    mean, std = {}, {}
+    for m in names:
+        vals = np.array([_num((f.get(key) or {}).get(m)) for f in folds], dtype=float)
+        ok = vals[~np.isnan(vals)]
+        mean[m] = float(ok.mean()) if ok.size else math.nan
+        std[m] = float(ok.std(ddof=STD_DDOF)) if ok.size > STD_DDOF else math.nan
+    return {"mean": mean, "std": std}
+
+
+def prepare(cfg: Config, cache: dict | None = None, log: Callable[[str], None] = print) -> tuple[DatasetSplit, list[FoldPlan]]:
+    """The driver's set-up: dataset, fold plans, splits.json and config.yaml (written once, checked on resume)."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_dataset(cfg, cache=cache)
+    if data.failures:
+        log(f"skipping {len(data.failures)} bad file(s): " + "; ".join(f"{f} ({r})" for f, r in data.failures))
+    plans = plan_folds(data.rows, cfg)
+    check_splits(out, cfg, plans)
+    cfg.save(out / "config.yaml")
+    rows = data.rows
+    n_real, n_fake = sum(r.label == 0 for r in rows), sum(r.label == 1 for r in rows)
+    t_real, t_fake = sum(r.label == 0 for r in data.test_rows), sum(r.label == 1 for r in data.test_rows)
+    log(f"[{cfg.name}] {len(rows)} videos (REAL {n_real} / FAKE {n_fake}), held-out test {len(data.test_rows)} "
+        f"(REAL {t_real} / FAKE {t_fake}), {cfg.split.kfold}-fold {cfg.split.kind}, selection on the "
+        f"{'inner part' if cfg.split.selection == 'inner' else 'scoring fold'}, sampler={cfg.train.weighted_sampler}, "
+        f"loss={cfg.loss.kind}{' weighted' if cfg.loss.weighted else ''} on {cfg.loss.on} -> {out}")
+    return data, plans
+
+
+def _fold_tables(out: Path, fold_results: list[dict], name: str) -> pd.DataFrame | None:
+    """fold_k/<name> of every finished fold with a `fold` column (None when no fold wrote it)."""
+    parts = [pd.read_csv(out / f"fold_{f['fold']}" / name).assign(fold=f["fold"])
+             for f in fold_results if (out / f"fold_{f['fold']}" / name).exists()]
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def heldout_section(cfg: Config, fold_results: list[dict], data: DatasetSplit) -> dict | None:
+    """The held-out test: per-fold metrics, their mean and std, and the fold ensemble (mean of fold P(Fake))."""
+    out = Path(cfg.out)
+    videos, frames = _fold_tables(out, fold_results, "test_videos.csv"), _fold_tables(out, fold_results, "test_frames.csv")
+    if videos is None or frames is None:
+        return None
+    ens_v = videos.groupby("video_id", sort=False).agg(label=("label", "first"), p_fake=("p_fake", "mean")).reset_index()
+    keys = ["video_id", "frame"]
+    ens_f = frames.groupby(keys, sort=False).agg(label=("label", "first"), timestamp=("timestamp", "first"),
+                                                 p_fake=("p_fake", "mean"), frame_label=("frame_label", "first"),
+                                                 p_fake_std=("p_fake", "std")).reset_index()
+    pd.concat([videos, ens_v.assign(fold="ensemble")], ignore_index=True).to_csv(out / "predictions_test_videos.csv", index=False)
+    pd.concat([frames, ens_f.assign(fold="ensemble")], ignore_index=True).to_csv(out / "predictions_test_frames.csv", index=False)
+    per_fold = [{"fold": f["fold"], "metrics": f.get("test_metrics") or {}} for f in fold_results]
+    return {"video_ids": [r.video_id for r in data.test_rows],
+            "n_real": int(sum(r.label == 0 for r in data.test_rows)), "n_fake": int(sum(r.label == 1 for r in data.test_rows)),
+            "folds": per_fold, **summarize(per_fold),
+            "ensemble": {f"test_{k}": v for k, v in evaluation_metrics(ens_v, ens_f, cfg.localization if cfg.eval.full_frames else None).items()},
+            "frames": "every frame of each test video; video P(Fake) from its evaluation clip"}
+
+
+def collect(cfg: Config, fold_results: list[dict], data: DatasetSplit) -> dict:
+    """Write the predictions_*.csv tables and kfold_results.json from the finished folds (the driver's job)."""
+    out = Path(cfg.out)
+    fold_results = sorted(fold_results, key=lambda f: f["fold"])
+    for src, dst in (("outer_videos.csv", "predictions_videos.csv"), ("outer_frames.csv", "predictions_frames.csv"),
+                     ("outer_frames_full.csv", "predictions_frames_full.csv")):
+        table = _fold_tables(out, fold_results, src)
+        if table is not None:
+            table.to_csv(out / dst, index=False)
+    optimism = {m: [f["selection_optimism"][m]["optimism"] for f in fold_results if m in f.get("selection_optimism", {})]
+                for m in OPTIMISM_METRICS}
+    outer_acc = [f["metrics"].get("outer_acc", -1.0) for f in fold_results]
+    results = {"condition": cfg.name, "selection": cfg.split.selection, "std_ddof": STD_DDOF, "folds": fold_results,
+               **summarize(fold_results),
+               "best_fold": int(fold_results[int(np.nanargmax(outer_acc))]["fold"]) if fold_results else -1,
+               "selection_optimism": {m: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=STD_DDOF)) if len(v) > 1
+                                          else math.nan, "per_fold": v} for m, v in optimism.items() if v},
+               "test": heldout_section(cfg, fold_results, data), "config": cfg.to_dict(),
+               "complete": len(fold_results) == cfg.split.kfold,
+               "test_ids": [r.video_id for r in data.test_rows],
+               "skipped_files": [{"file": f, "reason": r} for f, r in data.failures]}
+    write_json(out / "kfold_results.json", results)
+    return results
+
+
+def _num(v) -> float:
+    return math.nan if v is None else float(v)
+
+
+def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_f1", "outer_roc_auc", "outer_balanced_acc",
+                                                             "outer_real_frame_acc", "outer_real_frame_pfake_mean")) -> str:
+    """The study's per-fold table (outer folds, epoch chosen on the selection part) with mean ± std (ddof=1)."""
+    where = "the inner part" if results.get("selection", "inner") == "inner" else "the scoring fold (optimistic)"
+    head = "fold  epoch  " + "  ".join(f"{m.removeprefix('outer_'):>18s}" for m in metrics)
+    lines = [f"outer-fold metrics, epoch chosen on {where}; std with ddof={results.get('std_ddof', 1)}", head]
+    for f in results["folds"]:
+        lines.append(f"{f['fold']:4d}  {f['best_epoch']:5d}  " + "  ".join(
+            f"{_num(f['metrics'].get(m)):18.4f}" for m in metrics))
+    lines.append("mean±std     " + "  ".join(
+        f"{_num(results['mean'].get(m)):10.4f}±{_num(results['std'].get(m)):6.4f}" for m in metrics))
+    opt = results.get("selection_optimism", {}).get("acc")
+    if opt:
+        lines.append(f"selection optimism of acc (max over epochs of outer acc - honest): {opt['mean']:+.4f}")
+    test = results.get("test")
+    if test:
+        e = test["ensemble"]
+        lines.append(f"held-out test ({test['n_real']} REAL / {test['n_fake']} FAKE), fold ensemble: "
+                     f"acc {_num(e.get('test_acc')):.4f}  roc_auc {_num(e.get('test_roc_auc')):.4f}  "
+                     f"REAL-frame P(Fake) {_num(e.get('test_real_frame_pfake_mean')):.4f}")
+    return "\n".join(lines)
+
+

@@ -1,0 +1,373 @@
+"""The training loop: one model, one training set, a selection set, callbacks on every epoch.
+
+Adam + cosine schedule, AMP (bf16 on CPUs that support it, bf16/fp16 on CUDA), gradient
+clipping, early stopping on a configurable monitor, the best checkpoint by a configurable
+metric plus the last one. Metrics of the selection set are `val_*` (early stopping and the best
+checkpoint read only these); a scoring set, when given, is evaluated every epoch as `outer_*`
+and never used for a choice. The last checkpoint holds every RNG state, so an interrupted fit
+resumed from it ends with the same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+from tqdm.auto import tqdm
+
+from workbench.core.config import Config
+from workbench.core.metric_names import metric_mode
+from workbench.core.runtime import amp_dtype, autocast, init_seed, resolve_device, rng_state, set_rng_state
+from workbench.data.augment import active as augment_active
+from workbench.data.dataset import ClipDataset, DrawSampler, collate, loader_context, loader_workers, to_device
+from workbench.data.records import atomic_write
+from workbench.evaluation.metrics import evaluation_metrics
+from workbench.model.losses import build_objective, make_weighted_sampler, posthoc_adjust
+from workbench.model.mmmsba import MMMSBA
+
+
+# ------------------------------------------------------------------ checkpoints
+def checkpoint_name(cfg: Config, kind: str = "best") -> str:
+    """The study's names: mmms-ba_best.pth, or mmms-ba_balanced_best.pth with a sampler or loss weighting."""
+    balanced = cfg.train.weighted_sampler or cfg.loss.weighted or cfg.loss.kind != "ce"
+    return f"mmms-ba{'_balanced' if balanced else ''}_{kind}.pth"
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_model(path: str | Path, cfg: Config | None = None, device: str | torch.device = "cpu") -> tuple[MMMSBA, Config]:
+    """Rebuild the model of a checkpoint; a mismatched `cfg.model` fails loudly."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    saved = Config.from_dict(ckpt["config"])
+    if cfg is not None and (cfg.model != saved.model or cfg.audio.n_mfcc != saved.audio.n_mfcc):
+        diff = {k: (v, getattr(saved.model, k)) for k, v in vars(cfg.model).items() if getattr(saved.model, k) != v}
+        raise ValueError(f"checkpoint {path} was trained with a different model config: "
+                         f"{{field: (requested, in checkpoint)}} = {diff}")
+    model = MMMSBA(saved.model, saved.audio.n_mfcc)
+    model.load_state_dict(ckpt["model"])
+    return model.to(device, memory_format=torch.channels_last).eval(), saved
+
+
+def better(value: float, best: float | None, mode: str) -> bool:
+    """Strict improvement; NaN never improves, anything beats no value yet."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return best is None
+    if best is None or (isinstance(best, float) and math.isnan(best)):
+        return True
+    return value > best if mode == "max" else value < best
+
+
+@dataclass
+class FitResult:
+    """What one fit leaves behind."""
+
+    best_epoch: int
+    best_metrics: dict[str, float]
+    history: pd.DataFrame
+    best_path: Path
+    last_path: Path
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]
+    videos: pd.DataFrame
+    frames: pd.DataFrame
+
+
+class Trainer:
+    """Fits MMMS-BA on `train_ds`, selects on `val_ds` each epoch, scores `outer_ds` (never a choice), writes to `out_dir`.
+
+    `outer_ds` may be `val_ds` itself (selection on the scoring fold, `split.selection=outer`): it is then
+    evaluated once per epoch and reported under both prefixes.
+    """
+
+    def __init__(self, cfg: Config, train_ds: ClipDataset, val_ds: ClipDataset | None, out_dir: str | Path,
+                 outer_ds: ClipDataset | None = None):
+        self.cfg = cfg
+        self.train_ds, self.val_ds, self.outer_ds = train_ds, val_ds, outer_ds
+        self.out_dir = Path(out_dir)
+        self.device = resolve_device(cfg.train.device)
+        self.dtype = amp_dtype(self.device, cfg.train.amp)
+        init_seed(cfg.seed)
+        self.model = MMMSBA(cfg.model, cfg.audio.n_mfcc)
+        if cfg.model.audio_norm == "train":  # MFCC statistics of the training fold only, kept in the checkpoint
+            self.model.set_audio_stats(*train_ds.audio_stats())
+        self.model = self.model.to(self.device)
+        if cfg.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if cfg.train.compile else self.model
+        labels = np.asarray(train_ds.labels)
+        self.class_counts = [int((labels == 0).sum()), int((labels == 1).sum())]
+        self.objective = build_objective(cfg.loss, self.class_counts).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.train.t_max, eta_min=cfg.train.eta_min)
+        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
+        self.callbacks: dict[str, list[Callable]] = defaultdict(list)
+        self.writer = None
+        self._loaders: dict[int, DataLoader] = {}  # id(dataset) -> a loader whose workers live for the fit
+        for m in (cfg.train.early_stop_monitor, cfg.train.checkpoint_monitor):
+            if m.startswith("val_loc_") and not (val_ds is not None and val_ds.full):
+                raise ValueError(f"monitor {m!r} is a localization score, computed only when the selection part is "
+                                 f"scored on every frame: set data.eval_clip=full")
+
+    # ------------------------------------------------------------------ callbacks (minGPT style)
+    def add_callback(self, event: str, fn: Callable) -> None:
+        """Register fn(trainer, **info) for `on_epoch_end` or `on_batch_end`."""
+        self.callbacks[event].append(fn)
+
+    def trigger(self, event: str, **info: Any) -> None:
+        for fn in self.callbacks.get(event, []):
+            fn(self, **info)
+
+    # ------------------------------------------------------------------ loaders
+    def _loader(self, ds: ClipDataset, train: bool, epoch: int) -> DataLoader:
+        """Batches of `ds`; training draws come from a DrawSampler (each its own clip and augmentation).
+
+        The RAM cache is filled first (before workers fork, so they share it); workers then read the other
+        clips' frames from disk while the model computes. The loaders of the sets every epoch visits
+        (training, selection, scoring) keep their workers for the whole fit, forked once (a fork per epoch
+        cost each epoch's first training step about 3 s at the reference sizes); each epoch gives the kept
+        training loader its new draws.
+        """
+        ds.set_epoch(epoch)
+        sampler = None
+        if train:
+            seed = self.cfg.seed * 1000 + epoch
+            if self.cfg.train.weighted_sampler:
+                base = make_weighted_sampler(ds.labels, seed=seed)
+            else:
+                base = RandomSampler(ds, generator=torch.Generator().manual_seed(seed))
+            sampler = DrawSampler(base, epoch)
+        all_cached = ds.preload()
+        busy = not all_cached or (train and augment_active(self.cfg.augment))
+        workers = loader_workers(self.cfg, self.device, busy=busy)
+        kept = self._loaders.pop(id(ds), None)
+        if kept is not None and kept.num_workers == workers:
+            self._loaders[id(ds)] = kept
+            if sampler is not None:
+                kept.sampler.draws = sampler.draws
+            return kept
+        # its own generator: the loader's worker seeds are not drawn from the global RNG (dropout's), so a
+        # result does not depend on how many loaders were started, nor on the workers
+        keep = workers > 0 and any(ds is x for x in (self.train_ds, self.val_ds, self.outer_ds))
+        loader = DataLoader(ds, batch_size=self.cfg.train.batch_size, sampler=sampler, collate_fn=collate,
+                            num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=keep,
+                            drop_last=False, multiprocessing_context=loader_context(workers),
+                            generator=torch.Generator().manual_seed(self.cfg.seed))
+        if keep:
+            self._loaders[id(ds)] = loader
+        return loader
+
+    def close(self) -> None:
+        """Stop the kept loaders' workers (a fit does this when it ends)."""
+        self._loaders.clear()
+
+    # ------------------------------------------------------------------ one epoch
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over the training clips; returns train_loss and train_acc."""
+        self.model.train()
+        loader = self._loader(self.train_ds, train=True, epoch=epoch)
+        total, correct, n = 0.0, 0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.cfg.train.progress)
+        for step, batch in enumerate(bar):
+            batch = to_device(batch, self.device)
+            with autocast(self.device, self.dtype):
+                out = self.forward(batch)
+            losses = self.objective(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"],
+                                    frame_labels=batch["frame_label"])
+            loss = losses["loss"]
+            lv = loss.item()  # one host sync per step
+            if not math.isfinite(lv):
+                raise FloatingPointError(f"non-finite training loss at epoch {epoch}, step {step}")
+            self.opt.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.opt)
+            else:
+                loss.backward()
+            if self.cfg.train.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+            if self.scaler is not None:
+                self.scaler.step(self.opt)
+                self.scaler.update()
+            else:
+                self.opt.step()
+            B = batch["label"].shape[0]
+            total += lv * B
+            correct += int((out["video_logits"].argmax(-1) == batch["label"]).sum())
+            n += B
+            bar.set_postfix(loss=f"{total / n:.4f}")
+            self.trigger("on_batch_end", epoch=epoch, step=step, loss=lv)
+        self.sched.step()
+        return {"train_loss": total / max(n, 1), "train_acc": correct / max(n, 1)}
+
+    @torch.no_grad()
+    def evaluate(self, ds: ClipDataset, prefix: str = "val_") -> EvalResult:
+        """Video and frame predictions on `ds` and every metric (FAKE positive, threshold 0.5)."""
+        self.model.eval()
+        loader = self._loader(ds, train=False, epoch=0)
+        vids, frames, total, n = [], [], 0.0, 0
+        for batch in loader:
+            batch = to_device(batch, self.device)
+            with autocast(self.device, self.dtype):
+                out = self.forward(batch)
+            fl, vl = out["frame_logits"].float(), out["video_logits"].float()
+            total += float(self.objective(fl, vl, batch["label"], batch["mask"],
+                                          frame_labels=batch["frame_label"])["loss"]) * vl.shape[0]
+            n += vl.shape[0]
+            if self.cfg.loss.posthoc_tau > 0:
+                fl = posthoc_adjust(fl, self.class_counts, self.cfg.loss.posthoc_tau)
+                vl = posthoc_adjust(vl, self.class_counts, self.cfg.loss.posthoc_tau)
+            vids += self._video_rows(ds, batch, vl)
+            frames += self._frame_tables(ds, batch, torch.softmax(fl, -1)[..., 1].cpu().numpy())
+        videos = pd.DataFrame(vids)
+        frames_df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        loc = self.cfg.localization if ds.full else None  # localization only on tables of every frame
+        metrics = {"loss": total / max(n, 1), **evaluation_metrics(videos, frames_df, loc)}
+        metrics = {f"{prefix}{k}": float(v) for k, v in metrics.items()}
+        return EvalResult(metrics, videos, frames_df)
+
+    @staticmethod
+    def _video_rows(ds: ClipDataset, batch: dict[str, torch.Tensor], vl: torch.Tensor) -> list[dict]:
+        """One row per video of a batch: its index row and the pooled P(Fake) and logits."""
+        vp, vl = torch.softmax(vl, -1)[:, 1].cpu().numpy(), vl.cpu().numpy()
+        rows = []
+        for b, i in enumerate(batch["index"].tolist()):
+            r = ds.rows[i]
+            rows.append(dict(video_id=r.video_id, label=r.label, group=r.group, duration=r.duration,
+                             n_frames=r.n_frames, split=r.split, p_fake=float(vp[b]),
+                             logit_real=float(vl[b, 0]), logit_fake=float(vl[b, 1])))
+        return rows
+
+    @staticmethod
+    def _frame_tables(ds: ClipDataset, batch: dict[str, torch.Tensor], fp: np.ndarray) -> list[pd.DataFrame]:
+        """Per video of a batch, its valid frames: index, time, P(Fake), face found and the true frame label."""
+        mask = batch["mask"].cpu().numpy()
+        out = []
+        for b, i in enumerate(batch["index"].tolist()):
+            r, m = ds.rows[i], mask[b]
+            out.append(pd.DataFrame(dict(
+                video_id=r.video_id, label=r.label, frame=batch["frame_idx"][b][m].numpy(),
+                timestamp=batch["timestamps"][b][m].numpy(), p_fake=fp[b][m],
+                face_found=batch["face_found"][b][m].numpy(), frame_label=batch["frame_label"][b][m].cpu().numpy())))
+        return out
+
+    # ------------------------------------------------------------------ the loop
+    def _state(self, epoch: int, history: list[dict], best: dict, bad_epochs: int) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
+                "epoch": epoch, "history": history, "best": best, "bad_epochs": bad_epochs,
+                "metrics": history[-1] if history else {}, "config": self.cfg.to_dict(),
+                "fingerprint": self.cfg.fingerprint(), "rng": rng_state()}
+
+    def _resume(self, last_path: Path) -> tuple[list[dict], dict, int, int]:
+        """Model, optimiser, scheduler, scaler and RNG states from the last checkpoint: (history, best, bad, start)."""
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        if state.get("fingerprint") != self.cfg.fingerprint():
+            raise RuntimeError(f"{last_path} belongs to a different configuration; "
+                               f"use another output folder or delete it to start over")
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        if self.scaler and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if state.get("rng") is not None:
+            set_rng_state(state["rng"])
+        return state["history"], state["best"], state["bad_epochs"], state["epoch"] + 1
+
+    def _epoch(self, epoch: int) -> tuple[dict[str, float], EvalResult | None, EvalResult | None]:
+        """Train one epoch, evaluate the selection set (val_*) and the scoring set (outer_*): (row, val, outer)."""
+        row = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"]}
+        row.update(self.train_epoch(epoch))
+        val = self.evaluate(self.val_ds, "val_") if self.val_ds is not None else None
+        if self.outer_ds is None:
+            outer = None
+        elif self.outer_ds is self.val_ds:
+            outer = EvalResult({f"outer_{k[4:]}": v for k, v in val.metrics.items()}, val.videos, val.frames)
+        else:
+            outer = self.evaluate(self.outer_ds, "outer_")
+        for ev in (val, outer):
+            if ev is not None:
+                row.update(ev.metrics)
+        return row, val, outer
+
+    def _save_predictions(self, val: EvalResult | None, outer: EvalResult | None) -> None:
+        """The chosen epoch's predictions: val_* (selection set) and outer_* (scoring set) CSVs."""
+        for name, ev in (("val", val), ("outer", outer)):
+            if ev is not None:
+                ev.videos.to_csv(self.out_dir / f"{name}_videos.csv", index=False)
+                ev.frames.to_csv(self.out_dir / f"{name}_frames.csv", index=False)
+
+    def fit(self) -> FitResult:
+        """Train for `train.epochs` (resuming from the last checkpoint when one matches this config)."""
+        try:
+            return self._fit()
+        finally:
+            self.close()
+
+    def _fit(self) -> FitResult:
+        cfg, t0 = self.cfg, time.time()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        best_path = self.out_dir / checkpoint_name(cfg, "best")
+        last_path = self.out_dir / checkpoint_name(cfg, "last")
+        es_mode, ck_mode = metric_mode(cfg.train.early_stop_monitor), metric_mode(cfg.train.checkpoint_monitor)
+        history: list[dict] = []
+        best = {"value": None, "epoch": -1, "metrics": {}, "es_value": None}
+        bad_epochs, start = 0, 0
+        if last_path.exists():
+            history, best, bad_epochs, start = self._resume(last_path)
+        if cfg.train.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:
+                raise ImportError("train.tensorboard needs the tensorboard package: pip install tensorboard") from e
+            self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        for epoch in range(start, cfg.train.epochs):
+            if cfg.train.patience > 0 and bad_epochs >= cfg.train.patience:
+                break
+            row, val, outer = self._epoch(epoch)
+            history.append(row)
+            ck = row.get(cfg.train.checkpoint_monitor)
+            if better(ck, best["value"], ck_mode):
+                best.update(value=ck, epoch=epoch, metrics=dict(row))
+                save_checkpoint(best_path, self._state(epoch, history, best, bad_epochs))
+                self._save_predictions(val, outer)
+            es = row.get(cfg.train.early_stop_monitor)
+            if better(es, best["es_value"], es_mode):
+                best["es_value"], bad_epochs = es, 0
+            else:
+                bad_epochs += 1
+            pd.DataFrame(history).to_csv(self.out_dir / "history.csv", index=False)
+            save_checkpoint(last_path, self._state(epoch, history, best, bad_epochs))
+            if self.writer is not None:
+                for k, v in row.items():
+                    if isinstance(v, float) and not math.isnan(v):
+                        self.writer.add_scalar(k, v, epoch)
+            self.trigger("on_epoch_end", epoch=epoch, row=row, best_epoch=best["epoch"])
+        stopped = cfg.train.patience > 0 and bad_epochs >= cfg.train.patience and len(history) < cfg.train.epochs
+        if self.writer is not None:
+            self.writer.close()
+        return FitResult(best_epoch=int(best["epoch"]), best_metrics=best["metrics"], history=pd.DataFrame(history),
+                         best_path=best_path, last_path=last_path, stopped_early=stopped, seconds=time.time() - t0)
+
+
+def epoch_line(row: dict[str, float], keys: tuple[str, ...] = ("train_loss", "train_acc", "val_loss", "val_acc",
+                                                              "outer_acc", "outer_roc_auc",
+                                                              "outer_real_frame_pfake_mean")) -> str:
+    """One log line for an epoch."""
+    parts = [f"epoch {int(row['epoch']):3d}"] + [f"{k} {row[k]:.4f}" for k in keys if k in row]
+    return "  ".join(parts)
+
