@@ -28,7 +28,7 @@ from workbench.core.config import Config, EngineConfig
 from workbench.study import runner as study
 from workbench.synthetic.toydata import make_toy_dataset
 from workbench.training.engine import run_kfold
-from workbench.training.kfold import add_arguments, config_from_args
+from workbench.cli.kfold import add_arguments, config_from_args
 
 TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
         "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003"]
@@ -103,7 +103,7 @@ def test_engine_settings_come_from_flags_and_stay_out_of_the_fingerprint():
 
 def test_the_local_engine_imports_no_ray():
     code = ("import argparse, sys\n"
-            "from workbench import cli, kfold, study\n"
+            "from workbench.cli import kfold, study\n"
             "p = argparse.ArgumentParser(); kfold.add_arguments(p)\n"
             "cfg = kfold.config_from_args(p.parse_args(['--data', 'd']))\n"
             "sp = argparse.ArgumentParser(); study.add_arguments(sp); sp.parse_args(['--data', 'd'])\n"
@@ -220,8 +220,9 @@ def test_a_killed_worker_is_rerun_and_resumes_to_the_same_weights(ray_session, t
 @pytest.mark.slow
 def test_bench_engines_times_both_engines_on_the_same_grid(ray_session, toy, tmp_path, capsys):
     from workbench.bench import engines as engine_bench
+    from workbench.cli import bench_engines
     p = argparse.ArgumentParser()
-    engine_bench.add_arguments(p)
+    bench_engines.add_arguments(p)
     args = p.parse_args(["--data", str(toy), "--out", str(tmp_path / "b"), "--conditions", "baseline",
                          "--preset", "smoke", "--epochs", "1"])
     with time_cap(300, "bench-engines"):

@@ -7,7 +7,7 @@ import pytest
 
 from workbench.core.config import LocalizationConfig
 from workbench.evaluation import localization as loc
-from workbench.evaluation.metrics import METRIC_MODES
+from workbench.core.metric_names import METRIC_MODES
 
 
 def _props(*rows) -> pd.DataFrame:
