@@ -7,13 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from workbench.core.config import LossConfig
+from workbench.data.sampling import make_weighted_sampler
 from workbench.model.losses import (
     FocalLoss,
     build_objective,
     describe_priors,
     effective_number_weights,
     logit_offsets,
-    make_weighted_sampler,
     posthoc_adjust,
 )
 

@@ -9,11 +9,11 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Callable, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
-from workbench.core.metric_names import valid_monitors  # lazy: metrics imports scikit-learn
+from workbench.core.metric_names import valid_monitors
 
 # data settings that change how clips are read, never which clips: outside the fingerprint (resume across them)
 RESULT_NEUTRAL_DATA = ("num_workers", "cache_gb", "root", "skip_bad")
@@ -36,9 +36,9 @@ class DataConfig:
     root: str = "data/demo/npz"  # folder of .npz files (with index.csv, or indexed on the fly)
     index: str = "index.csv"  # relative to root
     max_frames: int = 50  # frames per training clip
-    sampling: str = "uniform"  # uniform: spread over the whole video | fps: contiguous window at sample_fps
+    sampling: Literal["uniform", "fps"] = "uniform"  # uniform: spread over the whole video | fps: window at sample_fps
     sample_fps: float = 30.0  # frame density of an `fps` window
-    eval_clip: str = "clip"  # clip: validate on the same kind of clip | full: every frame of the video
+    eval_clip: Literal["clip", "full"] = "clip"  # clip: validate on the same kind of clip | full: every frame
     face_size: int = 224
     lip_size: int = 112
     skip_bad: bool = False  # skip unreadable/invalid files instead of failing
@@ -80,18 +80,19 @@ class ModelConfig:
     lip_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     gru_hidden: int = 300  # per direction
     dense: int = 100
-    attention: str = "bi_modal"  # bi_modal | self | none
+    attention: Literal["bi_modal", "self", "none"] = "bi_modal"
     dropout: float = 0.0
     mc_dropout: float = 0.0  # dropout kept active at inference for MC-dropout uncertainty (0 = off)
-    audio_norm: str = "train"  # train: MFCC standardised with training-fold statistics | utterance: per-clip CMVN | none
+    # train: MFCC standardised with training-fold statistics | utterance: per-clip CMVN | none
+    audio_norm: Literal["train", "utterance", "none"] = "train"
 
 
 @dataclass
 class LossConfig:
     """The objective and every class-imbalance switch (they combine)."""
 
-    on: str = "video"  # video: pooled logit | frame: every valid frame | both
-    kind: str = "ce"  # ce | focal | class_balanced | logit_adjusted
+    on: Literal["video", "frame", "both"] = "video"  # video: pooled logit | frame: every valid frame | both
+    kind: Literal["ce", "focal", "class_balanced", "logit_adjusted"] = "ce"
     weighted: bool = False  # weighted cross-entropy with class_weights
     class_weights: list[float] = field(default_factory=lambda: [2.0, 1.0])  # [REAL, FAKE]
     label_smoothing: float = 0.1
@@ -138,13 +139,13 @@ class SplitConfig:
     """Cross-validation splits."""
 
     kfold: int = 5
-    kind: str = "stratified"  # stratified | grouped | length
+    kind: Literal["stratified", "grouped", "length"] = "stratified"
     shuffle: bool = True
     length_bins: int = 3  # video-length bins for kind=length
     merge_test: bool = False  # put clips marked `test` into the folds (the original study did)
     # inner: early stopping and the best checkpoint are chosen on an inner validation part of each outer
     # training fold, and the outer fold only scores | outer: chosen on the scoring fold (the original study)
-    selection: str = "inner"
+    selection: Literal["inner", "outer"] = "inner"
     inner_size: float = 0.15  # share of the outer training fold held out for selection (stratified / grouped)
     inner_min_per_class: int = 2  # the inner part holds at least this many clips of each class (else an error)
 
@@ -173,7 +174,8 @@ class IngestConfig:
     silence_top_db: float = 40.0  # audio this many dB below its peak counts as silence
     track_size: int = 160  # while tracking, detect in a region around the last face resized to this (0 = whole frame)
     track_context: float = 2.0  # that region's side / the face box's side
-    storage: str = "lossless"  # lossless: per-frame PNG | jpeg: per-frame JPEG at jpeg_quality (lossy) | raw: uncompressed
+    # lossless: per-frame WebP (webp the same, png per-frame PNG) | jpeg: per-frame JPEG at jpeg_quality (lossy) | raw
+    storage: Literal["lossless", "webp", "png", "jpeg", "raw"] = "lossless"
     jpeg_quality: int = 95  # storage=jpeg only
 
 
@@ -191,7 +193,7 @@ class SynthConfig:
     size: int = 256
     fps: float = 30.0
     artifact_strength: float = 1.0
-    shortcut: str = "none"  # none | real_longer | fake_leading_silence
+    shortcut: Literal["none", "real_longer", "fake_leading_silence"] = "none"
     seed: int = 0  # dataset seed, independent of the training seed
     duration_min: float = 1.5  # short-form durations ~ Normal(mean, std) clipped to [min, max] seconds
     duration_max: float = 60.0
@@ -217,7 +219,7 @@ class LocalizationConfig:
     thresholds: list[float] = field(default_factory=lambda: [0.5])  # frames with P(Fake) > t; thresholds pooled
     merge_gap: float = 0.2  # seconds: runs of frames above a threshold this close merge into one proposal
     min_length: float = 0.1  # seconds: shorter proposals are dropped
-    score: str = "mean"  # mean | max of the frames' P(Fake) inside a proposal: its confidence
+    score: Literal["mean", "max"] = "mean"  # of the frames' P(Fake) inside a proposal: its confidence
     max_proposals: int = 100  # per video, most confident first
 
 
@@ -225,7 +227,7 @@ class LocalizationConfig:
 class EngineConfig:
     """Where the units of work, one (condition, fold) each, run; it cannot change results (not in the fingerprint)."""
 
-    kind: str = "local"  # local: one fold after another in this process | ray: one Ray task per (condition, fold)
+    kind: Literal["local", "ray"] = "local"  # local: folds one after another in this process | ray: a task per fold
     address: str | None = None  # ray: None starts a local instance; "auto" or "ray://host:port" joins a running cluster
     num_cpus: float = 1.0  # CPUs per fold task; torch's thread count inside the task (at least 1)
     num_gpus: float | None = None  # GPUs per fold task (fractions share a GPU); None: 1 when the cluster has GPUs
@@ -282,19 +284,9 @@ class Config:
             cfg.set(o)
         return cfg
 
-    def set(self, assignment: str) -> None:
+    def set(self, text: str) -> None:
         """Apply one ``section.key=value`` override (value parsed as YAML)."""
-        if "=" not in assignment:
-            raise ValueError(f"override {assignment!r} is not of the form section.key=value")
-        key, raw = assignment.split("=", 1)
-        value = yaml.safe_load(raw) if raw.strip() else None
-        nested: dict[str, Any] = {}
-        cur = nested
-        parts = key.strip().split(".")
-        for p in parts[:-1]:
-            cur = cur.setdefault(p, {})
-        cur[parts[-1]] = value
-        _update(self, nested, prefix="")
+        _update(self, assignment(text), prefix="")
 
     def merged(self, d: dict[str, Any] | None) -> "Config":
         """A copy with a nested dict of overrides applied."""
@@ -325,6 +317,10 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
             raise TypeError(f"config field {name} expects a list, got {value!r}")
         inner = args[0] if args else Any
         return [_coerce(v, inner, name) for v in value]
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"config field {name} must be one of {list(args)}, got {value!r}")
+        return value
     if args and origin is not None:  # Optional[X] / X | None
         return _coerce(value, args[0], name)
     if typ is bool:
@@ -351,18 +347,10 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
 
 
 def _check_monitor(name: str, value: str) -> None:
-
     valid = valid_monitors()
     if value not in valid:
         raise ValueError(f"config field {name}={value!r} is not a metric the trainer computes; "
                          f"valid monitors: {sorted(valid)}")
-
-
-def _check_choice(*choices: str) -> Callable[[str, Any], None]:
-    def check(name: str, value: Any) -> None:
-        if value not in choices:
-            raise ValueError(f"config field {name} must be one of {list(choices)}, got {value!r}")
-    return check
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -384,10 +372,7 @@ def _check_share(name: str, value: float) -> None:
 VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "train.early_stop_monitor": _check_monitor,
     "train.checkpoint_monitor": _check_monitor,
-    "split.selection": _check_choice("inner", "outer"),
-    "split.kind": _check_choice("stratified", "grouped", "length"),
     "split.inner_size": _check_share,
-    "engine.kind": _check_choice("local", "ray"),
     "engine.num_cpus": _check_positive,
     "engine.num_gpus": _check_non_negative,
     "engine.max_retries": _check_non_negative,
@@ -413,3 +398,46 @@ def _update(obj: Any, d: dict[str, Any], prefix: str) -> None:
             if full in VALIDATORS:
                 VALIDATORS[full](full, value)
             setattr(obj, key, value)
+
+
+def field_type(path: str) -> Any:
+    """The type hint of a config field given as ``section.key`` (or a top-level ``key``)."""
+    obj: Any = Config()
+    *sections, key = path.split(".")
+    for s in sections:
+        obj = getattr(obj, s)
+    hints = get_type_hints(type(obj))
+    if key not in hints:
+        raise KeyError(f"unknown config field {path!r}")
+    return hints[key]
+
+
+def choices_of(path: str) -> tuple[str, ...]:
+    """The allowed values of a choice field (its Literal type), e.g. choices_of("loss.kind")."""
+    typ = field_type(path)
+    if get_origin(typ) is not Literal:
+        raise TypeError(f"config field {path} is not a choice field")
+    return get_args(typ)
+
+
+def assignment(text: str) -> dict[str, Any]:
+    """``section.key=value`` as a nested dict (the value parsed as YAML)."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r} is not of the form section.key=value")
+    key, raw = text.split("=", 1)
+    nested: dict[str, Any] = {}
+    cur = nested
+    parts = key.strip().split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return nested
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """A new nested dict: ``over`` on top of ``base`` (YAML's bare key ``on:``, read as True, is ``on``)."""
+    out = {("on" if k is True else k): v for k, v in base.items()}
+    for k, v in over.items():
+        k = "on" if k is True else k
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -50,12 +50,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.core.config import LocalizationConfig
+from workbench.core.config import LocalizationConfig, choices_of
 from workbench.core.metric_names import AP_IOUS, AR_NS, LOCALIZATION_MODES, TRUE_FRAME_MODES, iou_key
 from workbench.data.segments import _runs, frame_duration, segments_from_frame_label
 
 AR_IOUS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.5:0.05:0.95
-SCORES = ("mean", "max")
+SCORES = choices_of("localization.score")
 FRAME_COLUMNS = ("video_id", "label", "frame", "timestamp", "p_fake", "frame_label")
 
 
@@ -76,8 +76,6 @@ def _threshold_proposals(t: np.ndarray, p: np.ndarray, dt: float, thr: float, cf
 def proposals(timestamps: np.ndarray, p_fake: np.ndarray, cfg: LocalizationConfig | None = None) -> pd.DataFrame:
     """Fake-segment proposals (start, end, score) of one video from its per-frame P(Fake), most confident first."""
     cfg = cfg or LocalizationConfig()
-    if cfg.score not in SCORES:
-        raise ValueError(f"localization.score must be one of {SCORES}, got {cfg.score!r}")
     if not cfg.thresholds:
         raise ValueError("localization.thresholds is empty")
     t = np.asarray(timestamps, dtype=np.float64)
@@ -224,9 +222,18 @@ def attach_frame_labels(frames: pd.DataFrame, records: dict[str, Any]) -> pd.Dat
 
 
 __all__ = [
-    "AP_IOUS", "AR_IOUS", "AR_NS", "LOCALIZATION_MODES", "METRIC_MODES", "TRUE_FRAME_MODES",
-    "attach_frame_labels", "average_precision", "average_recall", "check_full_density", "condition_frames",
-    "ensemble_frames", "frame_label_from_segments", "localization_metrics",
-    "localization_table", "parse_segments", "proposals", "segments_from_frame_label", "study_localization",
-    "temporal_iou", "true_frame_metrics",
+    "AP_IOUS",
+    "AR_IOUS",
+    "AR_NS",
+    "LOCALIZATION_MODES",
+    "TRUE_FRAME_MODES",
+    "attach_frame_labels",
+    "average_precision",
+    "average_recall",
+    "check_full_density",
+    "ensemble_frames",
+    "localization_metrics",
+    "proposals",
+    "segments_from_frame_label",
+    "temporal_iou",
 ]

@@ -346,7 +346,6 @@ def _paired(a: np.ndarray, values_b: Sequence[float]) -> np.ndarray:
 
 __all__ = [
     "AGGREGATION_RULES",
-    "METRIC_MODES",
     "aggregate_frames",
     "bootstrap_ci",
     "brier",
@@ -356,9 +355,7 @@ __all__ = [
     "expected_calibration_error",
     "fold_auc_permutation",
     "frame_metrics",
-    "metric_mode",
     "reliability_curve",
     "true_frame_metrics",
-    "valid_monitors",
     "video_metrics",
 ]

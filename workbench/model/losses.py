@@ -25,13 +25,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import WeightedRandomSampler
 
-from workbench.core.config import LossConfig
+from workbench.core.config import LossConfig, choices_of
 
 CLASS_NAMES = ("REAL", "FAKE")
-LOSS_KINDS = ("ce", "focal", "class_balanced", "logit_adjusted")
-LOSS_ON = ("video", "frame", "both")
+LOSS_KINDS = choices_of("loss.kind")  # the config validates them; named here for tables and tests
+LOSS_ON = choices_of("loss.on")
 
 
 # ---------------------------------------------------------------------------- priors and weights
@@ -179,8 +178,6 @@ class Objective(nn.Module):
         frame_weight: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
-        if on not in LOSS_ON:
-            raise ValueError(f"unknown loss.on {on!r}; choose one of {list(LOSS_ON)}")
         self.on = on
         self.gamma = float(gamma)
         self.label_smoothing = float(label_smoothing)
@@ -285,8 +282,6 @@ class Objective(nn.Module):
 
 def build_objective(cfg: LossConfig, class_counts: Sequence[int]) -> Objective:
     """The objective of a LossConfig; class_counts [n_REAL, n_FAKE] of the training fold."""
-    if cfg.kind not in LOSS_KINDS:
-        raise ValueError(f"unknown loss.kind {cfg.kind!r}; choose one of {list(LOSS_KINDS)}")
     if not 0.0 <= cfg.label_smoothing < 1.0:
         raise ValueError(f"loss.label_smoothing must lie in [0, 1), got {cfg.label_smoothing}")
     if cfg.temporal_lambda < 0:
@@ -300,27 +295,6 @@ def build_objective(cfg: LossConfig, class_counts: Sequence[int]) -> Objective:
         offsets=offsets,
         label_smoothing=cfg.label_smoothing,
         temporal_lambda=cfg.temporal_lambda,
-    )
-
-
-# ---------------------------------------------------------------------------- sampler
-def make_weighted_sampler(
-    labels: Sequence[int], seed: int, num_samples: int | None = None
-) -> WeightedRandomSampler:
-    """Sampler drawing each class equally often in expectation (inverse class frequency, with replacement)."""
-    y = np.asarray(list(labels), dtype=np.int64)
-    if y.size == 0:
-        raise ValueError("make_weighted_sampler needs at least one label")
-    if np.any(y < 0):
-        raise ValueError(f"labels must be non-negative class indices, got {sorted(set(y.tolist()))}")
-    counts = np.bincount(y)
-    weights = 1.0 / counts[y]
-    generator = torch.Generator().manual_seed(int(seed))
-    return WeightedRandomSampler(
-        torch.as_tensor(weights, dtype=torch.double),
-        num_samples=len(y) if num_samples is None else int(num_samples),
-        replacement=True,
-        generator=generator,
     )
 
 
@@ -396,6 +370,5 @@ __all__ = [
     "frame_class_weights",
     "logit_offsets",
     "loss_class_weights",
-    "make_weighted_sampler",
     "posthoc_adjust",
 ]

@@ -251,16 +251,12 @@ class MMMSBA(nn.Module):
 
     def __init__(self, cfg: ModelConfig, n_mfcc: int = 40):
         super().__init__()
-        if cfg.attention not in ("bi_modal", "self", "none"):
-            raise ValueError(f"model.attention must be bi_modal, self or none, got {cfg.attention!r}")
         self.cfg = cfg
         self.face_cnn = FrameCNN(cfg.face_channels)
         self.lip_cnn = FrameCNN(cfg.lip_channels)
         self.face_seq = SequenceEncoder(self.face_cnn.out_dim, cfg.gru_hidden, cfg.dense, cfg.dropout)
         self.lip_seq = SequenceEncoder(self.lip_cnn.out_dim, cfg.gru_hidden, cfg.dense, cfg.dropout)
         self.audio_seq = SequenceEncoder(n_mfcc, cfg.gru_hidden, cfg.dense, cfg.dropout)
-        if cfg.audio_norm not in ("train", "utterance", "none"):
-            raise ValueError(f"model.audio_norm must be train, utterance or none, got {cfg.audio_norm!r}")
         self.register_buffer("audio_mean", torch.zeros(n_mfcc))  # training-fold MFCC statistics (audio_norm=train)
         self.register_buffer("audio_std", torch.ones(n_mfcc))
         self.register_load_state_dict_pre_hook(_identity_audio_stats)

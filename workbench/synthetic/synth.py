@@ -67,13 +67,13 @@ from scipy import signal
 from scipy.ndimage import uniform_filter1d
 from tqdm.auto import tqdm
 
-from workbench.core.config import Config, SynthConfig
+from workbench.core.config import Config, SynthConfig, choices_of
 from workbench.core.runtime import usable_cores
 from workbench.data.records import write_csv
 from workbench.ingest.face import load_detector, square_patch
 
 FAKE_TYPES = ("lip_sync", "face_swap", "audio_swap", "both")
-SHORTCUTS = ("none", "real_longer", "fake_leading_silence")
+SHORTCUTS = choices_of("synth.shortcut")
 LABEL_COLUMNS = ("path", "label", "group", "fake_type", "duration", "split", "donor", "strength", "speech_onset",
                  "fake_segments", "partial_video")
 PARTIAL_MODALITIES = ("audio", "video", "both")
@@ -671,8 +671,6 @@ def _check(sc: SynthConfig) -> None:
     """Fail early and clearly on settings that cannot work."""
     if sc.n_real < 0 or sc.n_fake < 0 or sc.n_long_real < 0:
         raise ValueError("n_real, n_fake and n_long_real must be >= 0")
-    if sc.shortcut not in SHORTCUTS:
-        raise ValueError(f"shortcut must be one of {SHORTCUTS}, got {sc.shortcut!r}")
     bad = [t for t in sc.fake_types if t not in FAKE_TYPES]
     if bad or (sc.n_fake and not sc.fake_types):
         raise ValueError(f"fake_types must be a non-empty subset of {FAKE_TYPES}, got {sc.fake_types}")

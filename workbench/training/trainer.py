@@ -19,18 +19,25 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from workbench.core.config import Config
-from workbench.core.metric_names import metric_mode
 from workbench.core.runtime import amp_dtype, autocast, init_seed, resolve_device, rng_state, set_rng_state
-from workbench.data.augment import active as augment_active
-from workbench.data.dataset import ClipDataset, DrawSampler, collate, loader_context, loader_workers, to_device
-from workbench.data.records import atomic_write
+from workbench.data.dataset import ClipDataset, to_device
+from workbench.data.loading import LoaderPool
 from workbench.evaluation.metrics import evaluation_metrics
-from workbench.model.losses import build_objective, make_weighted_sampler, posthoc_adjust
+from workbench.model.losses import build_objective, posthoc_adjust
 from workbench.model.mmmsba import MMMSBA
+from workbench.training.callbacks import (
+    BestCheckpoint,
+    Callback,
+    EarlyStopping,
+    FitState,
+    HistoryCSV,
+    LastCheckpoint,
+    TensorBoard,
+)
 
 
 # ------------------------------------------------------------------ checkpoints
@@ -38,11 +45,6 @@ def checkpoint_name(cfg: Config, kind: str = "best") -> str:
     """The study's names: mmms-ba_best.pth, or mmms-ba_balanced_best.pth with a sampler or loss weighting."""
     balanced = cfg.train.weighted_sampler or cfg.loss.weighted or cfg.loss.kind != "ce"
     return f"mmms-ba{'_balanced' if balanced else ''}_{kind}.pth"
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
-    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_model(path: str | Path, cfg: Config | None = None, device: str | torch.device = "cpu") -> tuple[MMMSBA, Config]:
@@ -56,15 +58,6 @@ def load_model(path: str | Path, cfg: Config | None = None, device: str | torch.
     model = MMMSBA(saved.model, saved.audio.n_mfcc)
     model.load_state_dict(ckpt["model"])
     return model.to(device, memory_format=torch.channels_last).eval(), saved
-
-
-def better(value: float, best: float | None, mode: str) -> bool:
-    """Strict improvement; NaN never improves, anything beats no value yet."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return best is None
-    if best is None or (isinstance(best, float) and math.isnan(best)):
-        return True
-    return value > best if mode == "max" else value < best
 
 
 @dataclass
@@ -116,8 +109,7 @@ class Trainer:
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.train.t_max, eta_min=cfg.train.eta_min)
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
-        self.writer = None
-        self._loaders: dict[int, DataLoader] = {}  # id(dataset) -> a loader whose workers live for the fit
+        self.loaders = LoaderPool(cfg, self.device, kept=(train_ds, val_ds, outer_ds))
         for m in (cfg.train.early_stop_monitor, cfg.train.checkpoint_monitor):
             if m.startswith("val_loc_") and not (val_ds is not None and val_ds.full):
                 raise ValueError(f"monitor {m!r} is a localization score, computed only when the selection part is "
@@ -134,46 +126,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ loaders
     def _loader(self, ds: ClipDataset, train: bool, epoch: int) -> DataLoader:
-        """Batches of `ds`; training draws come from a DrawSampler (each its own clip and augmentation).
-
-        The RAM cache is filled first (before workers fork, so they share it); workers then read the other
-        clips' frames from disk while the model computes. The loaders of the sets every epoch visits
-        (training, selection, scoring) keep their workers for the whole fit, forked once (a fork per epoch
-        cost each epoch's first training step about 3 s at the reference sizes); each epoch gives the kept
-        training loader its new draws.
-        """
-        ds.set_epoch(epoch)
-        sampler = None
-        if train:
-            seed = self.cfg.seed * 1000 + epoch
-            if self.cfg.train.weighted_sampler:
-                base = make_weighted_sampler(ds.labels, seed=seed)
-            else:
-                base = RandomSampler(ds, generator=torch.Generator().manual_seed(seed))
-            sampler = DrawSampler(base, epoch)
-        all_cached = ds.preload()
-        busy = not all_cached or (train and augment_active(self.cfg.augment))
-        workers = loader_workers(self.cfg, self.device, busy=busy)
-        kept = self._loaders.pop(id(ds), None)
-        if kept is not None and kept.num_workers == workers:
-            self._loaders[id(ds)] = kept
-            if sampler is not None:
-                kept.sampler.draws = sampler.draws
-            return kept
-        # its own generator: the loader's worker seeds are not drawn from the global RNG (dropout's), so a
-        # result does not depend on how many loaders were started, nor on the workers
-        keep = workers > 0 and any(ds is x for x in (self.train_ds, self.val_ds, self.outer_ds))
-        loader = DataLoader(ds, batch_size=self.cfg.train.batch_size, sampler=sampler, collate_fn=collate,
-                            num_workers=workers, pin_memory=self.device.type == "cuda", persistent_workers=keep,
-                            drop_last=False, multiprocessing_context=loader_context(workers),
-                            generator=torch.Generator().manual_seed(self.cfg.seed))
-        if keep:
-            self._loaders[id(ds)] = loader
-        return loader
+        """Batches of `ds` from the fit's loader pool (workbench.data.loading: the data-loading policy)."""
+        return self.loaders.loader(ds, train, epoch)
 
     def close(self) -> None:
         """Stop the kept loaders' workers (a fit does this when it ends)."""
-        self._loaders.clear()
+        self.loaders.close()
 
     # ------------------------------------------------------------------ one epoch
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -266,15 +224,17 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------------ the loop
-    def _state(self, epoch: int, history: list[dict], best: dict, bad_epochs: int) -> dict[str, Any]:
+    def checkpoint_state(self, epoch: int, state: FitState) -> dict[str, Any]:
+        """Everything a resumed fit needs: weights, optimiser, scheduler, scaler, the fit's state, RNG states."""
+        history = state.history
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
-                "epoch": epoch, "history": history, "best": best, "bad_epochs": bad_epochs,
+                "epoch": epoch, "history": history, "best": state.best, "bad_epochs": state.bad_epochs,
                 "metrics": history[-1] if history else {}, "config": self.cfg.to_dict(),
                 "fingerprint": self.cfg.fingerprint(), "rng": rng_state()}
 
-    def _resume(self, last_path: Path) -> tuple[list[dict], dict, int, int]:
-        """Model, optimiser, scheduler, scaler and RNG states from the last checkpoint: (history, best, bad, start)."""
+    def _resume(self, last_path: Path) -> FitState:
+        """Model, optimiser, scheduler, scaler and RNG states from the last checkpoint; the fit's state."""
         state = torch.load(last_path, map_location="cpu", weights_only=False)
         if state.get("fingerprint") != self.cfg.fingerprint():
             raise RuntimeError(f"{last_path} belongs to a different configuration; "
@@ -286,7 +246,7 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         if state.get("rng") is not None:
             set_rng_state(state["rng"])
-        return state["history"], state["best"], state["bad_epochs"], state["epoch"] + 1
+        return FitState(state["history"], state["best"], state["bad_epochs"], state["epoch"] + 1)
 
     def _epoch(self, epoch: int) -> tuple[dict[str, float], EvalResult | None, EvalResult | None]:
         """Train one epoch, evaluate the selection set (val_*) and the scoring set (outer_*): (row, val, outer)."""
@@ -304,64 +264,49 @@ class Trainer:
                 row.update(ev.metrics)
         return row, val, outer
 
-    def _save_predictions(self, val: EvalResult | None, outer: EvalResult | None) -> None:
-        """The chosen epoch's predictions: val_* (selection set) and outer_* (scoring set) CSVs."""
-        for name, ev in (("val", val), ("outer", outer)):
-            if ev is not None:
-                ev.videos.to_csv(self.out_dir / f"{name}_videos.csv", index=False)
-                ev.frames.to_csv(self.out_dir / f"{name}_frames.csv", index=False)
-
-    def fit(self) -> FitResult:
-        """Train for `train.epochs` (resuming from the last checkpoint when one matches this config)."""
-        try:
-            return self._fit()
-        finally:
-            self.close()
-
-    def _fit(self) -> FitResult:
-        cfg, t0 = self.cfg, time.time()
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        best_path = self.out_dir / checkpoint_name(cfg, "best")
-        last_path = self.out_dir / checkpoint_name(cfg, "last")
-        es_mode, ck_mode = metric_mode(cfg.train.early_stop_monitor), metric_mode(cfg.train.checkpoint_monitor)
-        history: list[dict] = []
-        best = {"value": None, "epoch": -1, "metrics": {}, "es_value": None}
-        bad_epochs, start = 0, 0
-        if last_path.exists():
-            history, best, bad_epochs, start = self._resume(last_path)
+    def default_callbacks(self) -> list[Callback]:
+        """Best checkpoint, early stopping, history.csv, last checkpoint (and TensorBoard), in that order."""
+        cfg = self.cfg
+        cbs: list[Callback] = [BestCheckpoint(self.best_path, cfg.train.checkpoint_monitor),
+                               EarlyStopping(cfg.train.early_stop_monitor, cfg.train.patience),
+                               HistoryCSV(self.out_dir / "history.csv"), LastCheckpoint(self.last_path)]
         if cfg.train.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as e:
-                raise ImportError("train.tensorboard needs the tensorboard package: pip install tensorboard") from e
-            self.writer = SummaryWriter(str(self.out_dir / "tensorboard"))
-        for epoch in range(start, cfg.train.epochs):
-            if cfg.train.patience > 0 and bad_epochs >= cfg.train.patience:
-                break
-            row, val, outer = self._epoch(epoch)
-            history.append(row)
-            ck = row.get(cfg.train.checkpoint_monitor)
-            if better(ck, best["value"], ck_mode):
-                best.update(value=ck, epoch=epoch, metrics=dict(row))
-                save_checkpoint(best_path, self._state(epoch, history, best, bad_epochs))
-                self._save_predictions(val, outer)
-            es = row.get(cfg.train.early_stop_monitor)
-            if better(es, best["es_value"], es_mode):
-                best["es_value"], bad_epochs = es, 0
-            else:
-                bad_epochs += 1
-            pd.DataFrame(history).to_csv(self.out_dir / "history.csv", index=False)
-            save_checkpoint(last_path, self._state(epoch, history, best, bad_epochs))
-            if self.writer is not None:
-                for k, v in row.items():
-                    if isinstance(v, float) and not math.isnan(v):
-                        self.writer.add_scalar(k, v, epoch)
-            self.trigger("on_epoch_end", epoch=epoch, row=row, best_epoch=best["epoch"])
-        stopped = cfg.train.patience > 0 and bad_epochs >= cfg.train.patience and len(history) < cfg.train.epochs
-        if self.writer is not None:
-            self.writer.close()
-        return FitResult(best_epoch=int(best["epoch"]), best_metrics=best["metrics"], history=pd.DataFrame(history),
-                         best_path=best_path, last_path=last_path, stopped_early=stopped, seconds=time.time() - t0)
+            cbs.append(TensorBoard(self.out_dir / "tensorboard"))
+        return cbs
+
+    @property
+    def best_path(self) -> Path:
+        return self.out_dir / checkpoint_name(self.cfg, "best")
+
+    @property
+    def last_path(self) -> Path:
+        return self.out_dir / checkpoint_name(self.cfg, "last")
+
+    def fit(self, callbacks: list[Callback] | None = None) -> FitResult:
+        """Train for `train.epochs` (resuming from the last checkpoint when one matches this config)."""
+        t0 = time.time()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        state = self._resume(self.last_path) if self.last_path.exists() else FitState()
+        cbs = self.default_callbacks() if callbacks is None else callbacks
+        try:
+            for cb in cbs:
+                cb.on_fit_start(self, state)
+            for epoch in range(state.start, self.cfg.train.epochs):
+                if any(cb.should_stop(self, state) for cb in cbs):
+                    break
+                row, val, outer = self._epoch(epoch)
+                state.history.append(row)
+                for cb in cbs:
+                    cb.on_epoch_end(self, state, row, val, outer)
+                self.trigger("on_epoch_end", epoch=epoch, row=row, best_epoch=state.best["epoch"])
+        finally:
+            for cb in cbs:
+                cb.on_fit_end(self, state)
+            self.close()
+        stopped = any(cb.should_stop(self, state) for cb in cbs) and len(state.history) < self.cfg.train.epochs
+        return FitResult(best_epoch=int(state.best["epoch"]), best_metrics=state.best["metrics"],
+                         history=pd.DataFrame(state.history), best_path=self.best_path, last_path=self.last_path,
+                         stopped_early=stopped, seconds=time.time() - t0)
 
 
 def epoch_line(row: dict[str, float], keys: tuple[str, ...] = ("train_loss", "train_acc", "val_loss", "val_acc",

@@ -1,0 +1,143 @@
+"""What a fit does at the end of each epoch, as callbacks (minGPT / Lightning style).
+
+The trainer owns the loop; each callback reads and updates the fit's state (`FitState`: history, the best
+epoch, epochs without improvement), which the checkpoints save so that a resumed fit goes on exactly where
+it stopped. The default order (`Trainer.default_callbacks`) matters: the best checkpoint is written before
+early stopping counts the epoch, the history CSV and the last checkpoint after both.
+
+    BestCheckpoint   the best epoch by `train.checkpoint_monitor`: its checkpoint and its predictions
+    EarlyStopping    stop after `train.patience` epochs without improvement of `train.early_stop_monitor`
+    HistoryCSV       history.csv, one row per epoch
+    LastCheckpoint   the last epoch's checkpoint with every RNG state (exact resume)
+    TensorBoard      every metric of the epoch as a scalar (optional dependency)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import torch
+
+from workbench.core.metric_names import metric_mode
+from workbench.data.records import atomic_write
+
+if TYPE_CHECKING:  # the trainer imports this module; callbacks only receive it
+    from workbench.training.trainer import EvalResult, Trainer
+
+
+@dataclass
+class FitState:
+    """What a fit has done so far; the checkpoints save it (keys `history`, `best`, `bad_epochs`)."""
+
+    history: list[dict] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"value": None, "epoch": -1, "metrics": {}, "es_value": None})
+    bad_epochs: int = 0
+    start: int = 0
+
+
+def better(value: float, best: float | None, mode: str) -> bool:
+    """Strict improvement; NaN never improves, anything beats no value yet."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return best is None
+    if best is None or (isinstance(best, float) and math.isnan(best)):
+        return True
+    return value > best if mode == "max" else value < best
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+class Callback:
+    """Hooks of a fit; each gets the trainer and the fit's state."""
+
+    def on_fit_start(self, trainer: Trainer, state: FitState) -> None:
+        """Before the first epoch (after a resume)."""
+
+    def should_stop(self, trainer: Trainer, state: FitState) -> bool:
+        """Asked before each epoch: True ends the fit."""
+        return False
+
+    def on_epoch_end(self, trainer: Trainer, state: FitState, row: dict[str, float],
+                     val: EvalResult | None, outer: EvalResult | None) -> None:
+        """After an epoch was trained and evaluated (its row already in state.history)."""
+
+    def on_fit_end(self, trainer: Trainer, state: FitState) -> None:
+        """After the last epoch, also when the fit fails."""
+
+
+class BestCheckpoint(Callback):
+    """The best epoch by a monitor: its checkpoint and the selection / scoring predictions of that epoch."""
+
+    def __init__(self, path: Path, monitor: str):
+        self.path, self.monitor, self.mode = Path(path), monitor, metric_mode(monitor)
+
+    def on_epoch_end(self, trainer, state, row, val, outer) -> None:
+        value = row.get(self.monitor)
+        if better(value, state.best["value"], self.mode):
+            state.best.update(value=value, epoch=int(row["epoch"]), metrics=dict(row))
+            save_checkpoint(self.path, trainer.checkpoint_state(int(row["epoch"]), state))
+            for name, ev in (("val", val), ("outer", outer)):
+                if ev is not None:
+                    ev.videos.to_csv(trainer.out_dir / f"{name}_videos.csv", index=False)
+                    ev.frames.to_csv(trainer.out_dir / f"{name}_frames.csv", index=False)
+
+
+class EarlyStopping(Callback):
+    """Stop after `patience` epochs without a strict improvement of the monitor (0 = never)."""
+
+    def __init__(self, monitor: str, patience: int):
+        self.monitor, self.patience, self.mode = monitor, patience, metric_mode(monitor)
+
+    def should_stop(self, trainer, state) -> bool:
+        return self.patience > 0 and state.bad_epochs >= self.patience
+
+    def on_epoch_end(self, trainer, state, row, val, outer) -> None:
+        value = row.get(self.monitor)
+        if better(value, state.best["es_value"], self.mode):
+            state.best["es_value"], state.bad_epochs = value, 0
+        else:
+            state.bad_epochs += 1
+
+
+class HistoryCSV(Callback):
+    """history.csv: every epoch's row, rewritten after each epoch."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, trainer, state, row, val, outer) -> None:
+        pd.DataFrame(state.history).to_csv(self.path, index=False)
+
+
+class LastCheckpoint(Callback):
+    """The last epoch's checkpoint: model, optimiser, scheduler, RNG states and the fit's state."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_epoch_end(self, trainer, state, row, val, outer) -> None:
+        save_checkpoint(self.path, trainer.checkpoint_state(int(row["epoch"]), state))
+
+
+class TensorBoard(Callback):
+    """Every finite metric of an epoch as a TensorBoard scalar (needs the tensorboard package)."""
+
+    def __init__(self, log_dir: Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            raise ImportError("train.tensorboard needs the tensorboard package: pip install tensorboard") from e
+        self.writer = SummaryWriter(str(log_dir))
+
+    def on_epoch_end(self, trainer, state, row, val, outer) -> None:
+        for k, v in row.items():
+            if isinstance(v, float) and not math.isnan(v):
+                self.writer.add_scalar(k, v, int(row["epoch"]))
+
+    def on_fit_end(self, trainer, state) -> None:
+        self.writer.close()
