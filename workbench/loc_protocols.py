@@ -1,0 +1,212 @@
+"""Two named protocols of temporal fake-segment localization: ``av1m`` and ``standard``.
+
+Both score proposals ``{file: [[score, start_s, end_s], ...]}`` against metadata ``[{"file": ..,
+"fake_segments": [[start_s, end_s], ...]}, ...]`` with AP@IoU θ (θ in 0.5, 0.75, 0.9, 0.95) and AR@N
+(N in 50, 30, 20, 10, 5; mean over θ = 0.5, 0.55, ..., 0.95). IoU of two segments: length of the
+intersection / length of their union.
+
+``av1m``: the protocol of AV-Deepfake1M (Cai et al., "AV-Deepfake1M: A Large-Scale LLM-Driven
+Audio-Visual Deepfake Dataset", ACM MM 2024, arXiv:2311.15308) as its official evaluator computes it
+(``ap_ar_1d`` of the authors' ``avdeepfake1m`` package, version 0.0.4, called with fps 1). Written
+here from the evaluator's observed behaviour; ``tests/test_loc_protocols.py`` checks it against the
+compiled evaluator on random cases. Its rules:
+
+    Arithmetic   every number is single precision (float32): times, scores, IoU, precision, recall
+                 and the sums, added up in the evaluator's order, so that results agree to the bit.
+    IoU          (min end - max start, at least 0) / (max end - min start).
+    Files        the metadata's files, in the metadata's order; a file's proposals in the order given.
+    Matching     per file and θ, each true segment in the metadata's order takes the FIRST proposal
+                 in the file's list order that has IoU > θ (strictly greater) with it and that no
+                 earlier segment took; a taken proposal is a true positive, every other one a false
+                 positive. The proposal's score plays no part in the matching.
+    Ranking      all proposals of all files by score, highest first; ties keep the order of the
+                 files in the metadata, then the order in the file (a stable sort).
+    AP@θ         precision and recall after each ranked proposal (recall over all true segments);
+                 each step of recall between consecutive ranks counts with the highest precision at
+                 that rank or below (interpolated precision). The FIRST step, from recall 0 to the
+                 recall of the top-ranked proposal, is left out: one perfect proposal scores AP 0.
+    Empty files  a file with no true segment adds its proposals as false positives to AP and nothing
+                 to AR. Without any true segment AP is NaN (0 when there is no proposal either).
+    AR@N         each file's FIRST N proposals in the order given (the evaluator takes the list as
+                 sorted by score); a true segment is recalled at θ when one of them has IoU > θ
+                 (strictly); recall at θ = recalled / all true segments; AR@N = the mean over θ.
+                 0 without any true segment.
+    No proposals the evaluator cannot read a file with an empty list (it stops with an error); here
+                 such a file's segments are missed, as with a proposal that overlaps none of them.
+
+``standard``: VOC/ActivityNet AP (IoU >= θ, each proposal in rank order takes its best unmatched
+segment, the whole interpolated curve from recall 0) and AR (each file's N most confident proposals,
+IoU >= θ): ``workbench.localization.average_precision`` / ``average_recall``, unchanged.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from workbench.localization import AR_IOUS, average_precision, average_recall
+from workbench.metrics import AP_IOUS, AR_NS
+
+PROTOCOLS = ("av1m", "standard")
+F32 = np.float32
+
+# one file: (name, proposals (n, 3) [score, start, end], true segments (m, 2) [start, end]), float64
+File = tuple[str, np.ndarray, np.ndarray]
+
+
+# ------------------------------------------------------------------ input
+def _is_number(v: Any) -> bool:
+    """True for an int or float (a bool is not a number here)."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _short(x: Any, width: int = 60) -> str:
+    """repr of x cut to `width` characters."""
+    r = repr(x)
+    return r if len(r) <= width else r[:width - 3] + "..."
+
+
+def _rows(rows: Any, names: Sequence[str], what: str) -> np.ndarray:
+    """(n, len(names)) float64 of a list of rows of finite numbers, the last two start < end; ValueError otherwise."""
+    shape = "[" + ", ".join(names) + "]"
+    if not isinstance(rows, (list, tuple)):
+        raise ValueError(f"{what} must be a list of {shape}, got {type(rows).__name__}")
+    for k, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)) or len(row) != len(names) or not all(map(_is_number, row)):
+            raise ValueError(f"{what}, item {k}: expected {shape} of numbers, got {_short(row)}")
+    a = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(names))
+    bad = ~np.isfinite(a).all(1) | (a[:, -2] >= a[:, -1])
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        reason = "not finite" if not np.isfinite(a[k]).all() else "start is not before end"
+        raise ValueError(f"{what}, item {k}: {reason} ({_short(rows[k])})")
+    return a
+
+
+def _files(proposals: Mapping[str, Any], metadata: Sequence[Mapping[str, Any]]) -> list[File]:
+    """The metadata's files in order with their proposals and true segments, validated."""
+    if not isinstance(proposals, Mapping):
+        raise ValueError(f"proposals must be a mapping file -> [[score, start, end], ...], got {type(proposals).__name__}")
+    if not isinstance(metadata, (list, tuple)):
+        raise ValueError(f"metadata must be a list of {{'file': .., 'fake_segments': ..}}, got {type(metadata).__name__}")
+    files, seen = [], set()
+    for k, item in enumerate(metadata):
+        if not isinstance(item, Mapping) or "file" not in item or "fake_segments" not in item:
+            raise ValueError(f"metadata item {k} must be a mapping with 'file' and 'fake_segments'")
+        name = item["file"]
+        if not isinstance(name, str) or name in seen:
+            raise ValueError(f"metadata item {k}: file {name!r} is " + ("listed twice" if name in seen else "not a string"))
+        seen.add(name)
+        segs = _rows(item["fake_segments"], ("start", "end"), f"fake_segments of {name!r}")
+        props = _rows(proposals.get(name, []), ("score", "start", "end"), f"proposals of {name!r}")
+        files.append((name, props, segs))
+    extra = [f for f in proposals if f not in seen]
+    if extra:
+        raise ValueError(f"{len(extra)} file(s) with proposals are not in the metadata, e.g. {extra[0]!r}")
+    return files
+
+
+# ------------------------------------------------------------------ av1m (the official evaluator's rules)
+def _iou_f32(props: np.ndarray, segs: np.ndarray) -> np.ndarray:
+    """(n, m) float32 IoU: (min end - max start, at least 0) / (max end - min start)."""
+    p, g = props.astype(F32), segs.astype(F32)
+    inter = np.maximum(np.minimum(p[:, None, 1], g[None, :, 1]) - np.maximum(p[:, None, 0], g[None, :, 0]), F32(0))
+    hull = np.maximum(p[:, None, 1], g[None, :, 1]) - np.minimum(p[:, None, 0], g[None, :, 0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return inter / hull
+
+
+def _first_free_match(hit: np.ndarray) -> np.ndarray:
+    """(n,) bool: each segment (column) in turn takes the first proposal (row) it hits that is still free."""
+    taken = np.zeros(hit.shape[0], dtype=bool)
+    for col in hit.T:
+        free = np.flatnonzero(col & ~taken)
+        if free.size:
+            taken[free[0]] = True
+    return taken
+
+
+def _sum_f32(x: np.ndarray) -> np.float32:
+    """float32 sum in eight interleaved partial sums, pairs (0,4), (1,5), (2,6), (3,7) added, then the tail."""
+    x = np.asarray(x, dtype=F32)
+    k = len(x) // 8 * 8
+    p = np.cumsum(x[:k].reshape(-1, 8), axis=0, dtype=F32)[-1] if k else np.zeros(8, F32)
+    acc = F32(0)
+    for i in range(4):
+        acc = F32(acc + F32(p[i] + p[i + 4]))
+    for v in x[k:]:
+        acc = F32(acc + v)
+    return acc
+
+
+def _ap_first_step_left_out(is_tp: np.ndarray, n_true: int) -> float:
+    """AP of ranked TP flags: recall steps from the second rank on, times the interpolated precision."""
+    if is_tp.size == 0:
+        return 0.0
+    tp = np.cumsum(is_tp).astype(F32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = tp / np.arange(1, len(tp) + 1, dtype=F32)
+        recall = tp / F32(n_true)
+    best_below = np.maximum.accumulate(precision[::-1])  # interpolated precision, last rank first
+    steps = np.abs(recall[-2::-1] - recall[:0:-1])  # from rank n to n-1, ..., rank 2 to 1
+    terms = np.concatenate([[np.abs(recall[-1] - F32(1)) * F32(0)], steps * best_below[:-1]]).astype(F32)
+    return float(_sum_f32(terms))
+
+
+def av1m_ap(files: Sequence[File], iou: float) -> float:
+    """AP@iou of the av1m protocol (see the module docstring)."""
+    theta = F32(iou)
+    scores, flags = [], []
+    for _, props, segs in files:
+        scores.append(props[:, 0].astype(F32))
+        flags.append(_first_free_match(_iou_f32(props[:, 1:], segs) > theta))
+    order = np.argsort(-np.concatenate(scores), kind="stable") if scores else np.zeros(0, int)
+    is_tp = np.concatenate(flags)[order] if flags else np.zeros(0, bool)
+    return _ap_first_step_left_out(is_tp, sum(len(s) for _, _, s in files))
+
+
+def av1m_ar(files: Sequence[File], n: int, ious: Sequence[float] = AR_IOUS) -> float:
+    """AR@n of the av1m protocol: first n proposals of each file, IoU > θ, mean recall over θ."""
+    thetas = np.asarray(ious, dtype=F32)
+    hits = np.zeros(len(thetas), dtype=np.int64)
+    n_true = 0
+    for _, props, segs in files:
+        n_true += len(segs)
+        if len(segs) and len(props):
+            best = np.fmax.reduce(_iou_f32(props[:n, 1:], segs), axis=0)  # NaN IoU ignored
+            hits += (best[None, :] > thetas[:, None]).sum(1)
+    recall = hits.astype(F32) / F32(n_true) if n_true else np.zeros(len(thetas), F32)
+    return float(F32(np.cumsum(recall, dtype=F32)[-1] / F32(len(thetas))))
+
+
+# ------------------------------------------------------------------ standard (workbench.localization)
+def _standard_tables(files: Sequence[File]) -> tuple[dict, dict]:
+    """(proposal tables, truth) in the form of workbench.localization: tables most confident first."""
+    import pandas as pd  # workbench.localization's own table format
+
+    tables, truth = {}, {}
+    for name, props, segs in files:
+        order = np.argsort(-props[:, 0], kind="stable")
+        tables[name] = pd.DataFrame(props[order][:, [1, 2, 0]], columns=["start", "end", "score"])
+        truth[name] = segs.tolist()
+    return tables, truth
+
+
+# ------------------------------------------------------------------ both
+def evaluate(proposals: Mapping[str, Any], metadata: Sequence[Mapping[str, Any]], protocol: str) -> dict:
+    """{"ap": {"0.5": .., "0.75": .., "0.9": .., "0.95": ..}, "ar": {"50": .., ..., "5": ..}} under a protocol."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {list(PROTOCOLS)}, got {protocol!r}")
+    files = _files(proposals, metadata)
+    if protocol == "av1m":
+        ap = {str(t): av1m_ap(files, t) for t in AP_IOUS}
+        ar = {str(n): av1m_ar(files, n) for n in AR_NS}
+    else:
+        tables, truth = _standard_tables(files)
+        ap = {str(t): average_precision(tables, truth, t) for t in AP_IOUS}
+        ar = {str(n): average_recall(tables, truth, n) for n in AR_NS}
+    return {"ap": ap, "ar": ar}
+
+
+__all__ = ["PROTOCOLS", "av1m_ap", "av1m_ar", "evaluate"]
