@@ -241,3 +241,17 @@ def test_standard_is_the_workbench_ap_and_ar():
             assert res["ap"][k] == pytest.approx(want, nan_ok=True)
         for k in AR_KEYS:
             assert res["ar"][k] == pytest.approx(loc.average_recall(tables, truth, int(k)), nan_ok=True)
+
+
+def test_localization_metrics_follow_the_configured_protocol():
+    from workbench.config import Config, LocalizationConfig
+
+    t = np.arange(10) / 10
+    fake = (t > 0.15) & (t < 0.55)  # frames 2-5: the segment [0.2, 0.6), and one proposal exactly on it
+    frames = pd.DataFrame({"video_id": "v", "label": 1, "frame": np.arange(10), "timestamp": t,
+                           "p_fake": np.where(fake, 0.9, 0.1), "frame_label": fake.astype(int)})
+    assert loc.localization_metrics(frames, LocalizationConfig(protocol="standard"))["loc_ap_iou50"] == 1.0
+    assert loc.localization_metrics(frames, LocalizationConfig())["loc_ap_iou50"] == 0.0  # av1m by default
+    assert Config().localization.protocol == "av1m"
+    with pytest.raises(ValueError, match="protocol"):
+        Config().merged({"localization": {"protocol": "voc"}})

@@ -252,6 +252,7 @@ class LocalizationConfig:
     min_length: float = 0.1  # seconds: shorter proposals are dropped
     score: str = "mean"  # mean | max of the frames' P(Fake) inside a proposal: its confidence
     max_proposals: int = 100  # per video, most confident first
+    protocol: str = "av1m"  # av1m: the official AV-Deepfake1M evaluator's rules | standard: VOC/ActivityNet AP and AR
 
 
 @dataclass
@@ -422,6 +423,7 @@ VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "split.kind": _check_choice("stratified", "grouped", "length"),
     "split.inner_size": _check_share,
     "engine.kind": _check_choice("local", "ray"),
+    "localization.protocol": _check_choice("av1m", "standard"),
     "engine.num_cpus": _check_positive,
     "engine.num_gpus": _check_non_negative,
     "engine.max_retries": _check_non_negative,

@@ -18,26 +18,36 @@ Proposals (``proposals``; the rule is ``LocalizationConfig``)
     (or max) P(Fake) of the frames inside it. The proposals of all thresholds are pooled (a segment found
     at two thresholds is kept once, with its best confidence) and the ``max_proposals`` most confident kept.
 
-Protocol (``localization_metrics``), as AV-Deepfake1M reports it (Cai et al., "AV-Deepfake1M: A
-Large-Scale LLM-Driven Audio-Visual Deepfake Dataset", ACM MM 2024, arXiv:2311.15308; the protocol of
-LAV-DF, Cai et al., DICTA 2022, arXiv:2204.06228, and CVIU 2023, arXiv:2305.01979). Implemented here from
-these definitions because the authors' package pins numpy<2 and its code is CC BY-NC:
+Protocols (``localization_metrics``; the choice is ``LocalizationConfig.protocol``, the rules
+``workbench.loc_protocols``). Both report AP@IoU θ for θ in 0.5, 0.75, 0.9, 0.95 and AR@N for N in 50, 30,
+20, 10, 5 (mean recall over θ = 0.5, 0.55, ..., 0.95), the metrics of AV-Deepfake1M (Cai et al.,
+"AV-Deepfake1M: A Large-Scale LLM-Driven Audio-Visual Deepfake Dataset", ACM MM 2024, arXiv:2311.15308;
+after LAV-DF, Cai et al., DICTA 2022, arXiv:2204.06228, and CVIU 2023, arXiv:2305.01979); they differ in
+how they count:
+
+    av1m      (the default) what the official AV-Deepfake1M evaluator computes, rule for rule: IoU > θ
+              strictly; each true segment takes the first free proposal of its video's list above θ; the
+              first recall step of the precision-recall curve left out (one perfect proposal scores AP
+              0); ties in score keep the videos' order; single precision. Reported AV-Deepfake1M
+              numbers are on this scale. See ``workbench.loc_protocols``.
+    standard  the textbook definitions below (``average_precision``, ``average_recall``):
 
     IoU       of segments [s1, e1) and [s2, e2): length of the intersection / length of the union.
-    AP@θ      θ in 0.5, 0.75, 0.9, 0.95. The proposals of all videos are ranked by confidence, highest
-              first (ties: video, then start). In that order a proposal is a true positive when a
-              ground-truth segment of its own video that no earlier proposal matched has IoU >= θ with it
-              (the unmatched one of highest IoU is matched), else a false positive; proposals on REAL
-              videos (no segments) are false positives. Precision and recall after each proposal; AP is
-              the area under the interpolated precision-recall curve, precision at recall r being the
-              highest precision at any recall >= r (PASCAL VOC 2010+, Everingham et al. IJCV 2010;
-              ActivityNet detection, Caba Heilbron et al. CVPR 2015). NaN without any ground-truth segment.
-    AR@N      N in 50, 30, 20, 10, 5. Each video keeps its N most confident proposals; at threshold θ a
-              ground-truth segment is recalled when one of them has IoU >= θ with it; recall = recalled
-              segments / all segments, over all videos; AR@N is the mean recall over θ = 0.5, 0.55, ...,
-              0.95 (average recall, Hosang et al. TPAMI 2016; ActivityNet proposals, Escorcia et al. ECCV
-              2016). REAL videos add no segment; their proposals only compete in AP.
-    loc_score (mean AP + mean AR) / 2: one number for tables and monitors.
+    AP@θ      The proposals of all videos are ranked by confidence, highest first (ties: video, then
+              start). In that order a proposal is a true positive when a ground-truth segment of its own
+              video that no earlier proposal matched has IoU >= θ with it (the unmatched one of highest
+              IoU is matched), else a false positive; proposals on REAL videos (no segments) are false
+              positives. Precision and recall after each proposal; AP is the area under the interpolated
+              precision-recall curve from recall 0, precision at recall r being the highest precision at
+              any recall >= r (PASCAL VOC 2010+, Everingham et al. IJCV 2010; ActivityNet detection, Caba
+              Heilbron et al. CVPR 2015).
+    AR@N      Each video keeps its N most confident proposals; at threshold θ a ground-truth segment is
+              recalled when one of them has IoU >= θ with it; recall = recalled segments / all segments,
+              over all videos; AR@N is the mean recall over θ (average recall, Hosang et al. TPAMI 2016;
+              ActivityNet proposals, Escorcia et al. ECCV 2016). REAL videos add no segment; their
+              proposals only compete in AP.
+    loc_score (mean AP + mean AR) / 2: one number for tables and monitors. Without any ground-truth
+              segment AP, AR and loc_score are NaN, under either protocol.
 
 Localization is scored on every frame of a video (full density): ``localization_metrics`` refuses a table
 whose frames of a video are not 0, 1, ..., n-1 (e.g. a training clip's sampled frames).
@@ -184,7 +194,7 @@ def temporal_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def average_precision(props: dict[str, pd.DataFrame], truth: dict[str, list], iou: float) -> float:
-    """AP at one IoU threshold (see the module docstring); props and truth keyed by video id."""
+    """AP at one IoU threshold of the standard protocol (module docstring); props and truth keyed by video id."""
     n_gt = sum(len(v) for v in truth.values())
     if n_gt == 0:
         return math.nan
@@ -217,7 +227,7 @@ def average_precision(props: dict[str, pd.DataFrame], truth: dict[str, list], io
 
 def average_recall(props: dict[str, pd.DataFrame], truth: dict[str, list], n: int,
                    ious: Sequence[float] = AR_IOUS) -> float:
-    """AR@n over the IoU thresholds (see the module docstring)."""
+    """AR@n over the IoU thresholds of the standard protocol (see the module docstring)."""
     n_gt = sum(len(v) for v in truth.values())
     if n_gt == 0:
         return math.nan
@@ -264,14 +274,21 @@ def video_truth_and_proposals(frames: pd.DataFrame, cfg: LocalizationConfig | No
 
 def localization_metrics(frames: pd.DataFrame, cfg: LocalizationConfig | None = None,
                          counts: bool = False) -> dict[str, float]:
-    """AP@IoU, AR@N and loc_score of a full-density per-frame table (keys and modes: LOCALIZATION_MODES).
+    """AP@IoU, AR@N (under ``cfg.protocol``) and loc_score of a full-density per-frame table (keys: LOCALIZATION_MODES).
 
     ``counts`` adds n_videos, n_segments, n_proposals and n_proposals_real (proposals on REAL videos, all
     false positives) for tables; those are not metrics.
     """
+    # lazy: loc_protocols imports this module
+    from workbench.loc_protocols import evaluate
+
+    cfg = cfg or LocalizationConfig()
     truth, props = video_truth_and_proposals(frames, cfg)
-    out = {f"loc_ap_iou{_iou_key(t)}": average_precision(props, truth, t) for t in AP_IOUS}
-    out.update({f"loc_ar_at{n}": average_recall(props, truth, n) for n in AR_NS})
+    res = evaluate({v: df[["score", "start", "end"]].to_numpy().tolist() for v, df in props.items() if len(df)},
+                   [{"file": v, "fake_segments": [list(g) for g in segs]} for v, segs in truth.items()], cfg.protocol)
+    none = not any(truth.values())  # no ground-truth segment: AP and AR undefined
+    out = {f"loc_ap_iou{_iou_key(t)}": math.nan if none else res["ap"][str(t)] for t in AP_IOUS}
+    out.update({f"loc_ar_at{n}": math.nan if none else res["ar"][str(n)] for n in AR_NS})
     aps = [out[f"loc_ap_iou{_iou_key(t)}"] for t in AP_IOUS]
     ars = [out[f"loc_ar_at{n}"] for n in AR_NS]
     out["loc_score"] = math.nan if math.isnan(aps[0]) else float((np.mean(aps) + np.mean(ars)) / 2)
