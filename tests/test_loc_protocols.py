@@ -1,10 +1,11 @@
 """The localization protocols of workbench.loc_protocols: `av1m` against the official AV-Deepfake1M evaluator
-on random cases, both protocols on small cases computed by hand (in the comments)."""
+on random cases, both protocols on small cases computed by hand (in the comments), and the CLI command."""
 from __future__ import annotations
 
 import importlib.util
 import json
 import math
+import re
 import subprocess
 import sys
 import zipfile
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench import cli
 from workbench import localization as loc
 from workbench.loc_protocols import PROTOCOLS, _iou_f32, evaluate
 
@@ -255,3 +257,43 @@ def test_localization_metrics_follow_the_configured_protocol():
     assert Config().localization.protocol == "av1m"
     with pytest.raises(ValueError, match="protocol"):
         Config().merged({"localization": {"protocol": "voc"}})
+
+
+# ------------------------------------------------------------------ the command
+def _write(tmp_path, proposals, metadata):
+    p, m = tmp_path / "p.json", tmp_path / "m.json"
+    p.write_text(proposals if isinstance(proposals, str) else json.dumps(proposals))
+    m.write_text(metadata if isinstance(metadata, str) else json.dumps(metadata))
+    return str(p), str(m)
+
+
+def test_cli_prints_and_writes_the_table(tmp_path, capsys):
+    p, m = _write(tmp_path, {"a": [[0.9, 0.0, 1.0], [0.8, 2.0, 3.0]]}, _meta(a=[[0.0, 1.0], [2.0, 3.0]], b=[]))
+    out = tmp_path / "out.json"
+    assert cli.main(["evaluate-localization", p, m, "--protocol", "av1m", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert list(res) == ["ap", "ar"] and list(res["ap"]) == list(AP_KEYS) and list(res["ar"]) == list(AR_KEYS)
+    assert res["ap"]["0.5"] == pytest.approx(0.5) and res["ar"]["5"] == 1.0
+    text = capsys.readouterr().out
+    assert "av1m" in text and "AP@0.95" in text and "AR@50" in text
+    assert cli.main(["evaluate-localization", p, m, "--protocol", "standard"]) == 0
+    assert "1.0000" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("proposals, metadata, message", [
+    (None, "[]", "cannot read proposals"),
+    ("{not json", "[]", "proposals .* is not JSON"),
+    ("[]", "[]", "proposals must be a mapping"),
+    ('{"a": [[0.9, 2.0, 1.0]]}', '[{"file": "a", "fake_segments": []}]', "start is not before end"),
+    ('{"a": [[0.9, 0.0, 1.0]]}', '[{"file": "a", "fake_segments": [[1, 1]]}]', "start is not before end"),
+    ('{"a": [[0.9, 0.0, 1.0]]}', '{"file": "a"}', "metadata must be a list"),
+])
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, proposals, metadata, message):
+    p, m = _write(tmp_path, proposals or "", metadata)
+    if proposals is None:
+        p = str(tmp_path / "missing.json")
+    assert cli.main(["evaluate-localization", p, m]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("workbench evaluate-localization: error: ")
+    assert re.search(message, err), err

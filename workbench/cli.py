@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("workbench.bench", "benchmark the fast path against the naive path"),
     "report": ("workbench.report_html", "one self-contained HTML page of a study folder, notebooks beside it"),
     "bench-engines": ("workbench.engine_bench", "wall time of a grid's folds: the local engine against Ray"),
+    "evaluate-localization": ("workbench.evaluate_localization",
+                              "AP@IoU and AR@N of fake-segment proposals (protocol av1m or standard)"),
 }
 
 
