@@ -5,9 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.analysis import localization as aloc
 from workbench.core.config import LocalizationConfig
-from workbench.evaluation import localization as loc
 from workbench.core.metric_names import METRIC_MODES
+from workbench.data import segments
+from workbench.evaluation import localization as loc
+from workbench.evaluation.metrics import true_frame_metrics
 
 
 def _props(*rows) -> pd.DataFrame:
@@ -21,20 +24,20 @@ def test_temporal_iou():
 
 def test_segments_and_frame_labels_round_trip():
     t = np.arange(10) / 10
-    y = loc.frame_label_from_segments(t, [(0.2, 0.5, "audio"), (0.8, 5.0)])
+    y = segments.frame_label_from_segments(t, [(0.2, 0.5, "audio"), (0.8, 5.0)])
     assert y.tolist() == [0, 0, 1, 1, 1, 0, 0, 0, 1, 1]  # 0.5 is the end: excluded
-    segs = loc.segments_from_frame_label(t, y)
+    segs = segments.segments_from_frame_label(t, y)
     assert segs == [pytest.approx((0.2, 0.5)), pytest.approx((0.8, 1.0))]
 
 
 def test_parse_segments_names_the_problem():
-    assert loc.parse_segments("") is None and loc.parse_segments(float("nan")) is None
-    assert loc.parse_segments('[[0.5, 1.25, "audio"], [2, 3]]') == [(0.5, 1.25, "audio"), (2.0, 3.0, "")]
+    assert segments.parse_segments("") is None and segments.parse_segments(float("nan")) is None
+    assert segments.parse_segments('[[0.5, 1.25, "audio"], [2, 3]]') == [(0.5, 1.25, "audio"), (2.0, 3.0, "")]
     for raw, reason in (("[[1, 2", "not valid JSON"), ("[[2, 1]]", "not before end"), ("[[-1, 1]]", "before the video"),
                         ('[[0, 1, "smell"]]', "modality"), ('{"a": 1}', "JSON list"), ("[[0, 1, 2, 3]]", "item 0"),
                         ('[["a", 1]]', "numbers")):
         with pytest.raises(ValueError, match=reason):
-            loc.parse_segments(raw)
+            segments.parse_segments(raw)
 
 
 def test_proposals_threshold_merge_min_length_and_score():
@@ -117,12 +120,17 @@ def test_localization_refuses_sampled_frames_and_bad_tables():
 def test_fold_tables_and_the_ensemble():
     df = _table()
     folds = pd.concat([df.assign(fold=0), df.assign(fold=1, p_fake=np.where(df["video_id"] == "real", 0.1, df["p_fake"]))])
-    table = loc.localization_table(folds, "test")
+    table = aloc.localization_table(folds, "test")
     assert table["fold"].tolist() == ["0", "1", "ensemble"]
-    assert table.loc[0, "true_frame_roc_auc"] == pytest.approx(loc.true_frame_metrics(
+    assert table.loc[0, "true_frame_roc_auc"] == pytest.approx(true_frame_metrics(
         df["frame_label"], df["p_fake"])["true_frame_roc_auc"])
     assert table.loc[0, "loc_ap_iou50"] == pytest.approx(0.5)
-    assert table.loc[1, "loc_ap_iou50"] == pytest.approx(1.0)  # fold 1 has no false positive on the REAL video
+    # fold 1 has no false positive on the REAL video: its one proposal is a TP at IoU 2/3. The av1m protocol
+    # (the default) leaves out the first recall step: AP 0; the standard one: AP 1
+    assert table.loc[1, "loc_ap_iou50"] == 0.0
+    standard = aloc.localization_table(folds, "test", LocalizationConfig(protocol="standard"))
+    assert standard.loc[0, "loc_ap_iou50"] == pytest.approx(0.5)
+    assert standard.loc[1, "loc_ap_iou50"] == pytest.approx(1.0)
     ens = loc.ensemble_frames(folds)
     assert len(ens) == len(df)
     assert ens.loc[ens["video_id"] == "real", "p_fake"].iloc[0] == pytest.approx((0.95 + 0.1) / 2)
@@ -131,7 +139,7 @@ def test_fold_tables_and_the_ensemble():
 def test_true_frame_metrics_by_hand():
     y = [0, 0, 1, 1]
     p = [0.1, 0.6, 0.4, 0.9]
-    m = loc.true_frame_metrics(y, p, video_labels=[0, 1, 1, 1])
+    m = true_frame_metrics(y, p, video_labels=[0, 1, 1, 1])
     assert m["true_frame_roc_auc"] == pytest.approx(0.75)  # 3 of the 4 (fake, real) pairs ordered right
     assert m["true_frame_ap"] == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)  # ranked 0.9 (F), 0.6 (R), 0.4 (F)
     assert m["true_frame_acc"] == 0.5 and m["true_frame_balanced_acc"] == 0.5
@@ -141,17 +149,18 @@ def test_true_frame_metrics_by_hand():
     assert m["true_frame_roc_auc_in_fake"] == pytest.approx(0.5)
     assert m["true_real_frame_pfake_mean_in_fake"] == pytest.approx(0.6)
     assert set(m) == set(loc.TRUE_FRAME_MODES)
-    assert np.isnan(loc.true_frame_metrics(y, p)["true_frame_roc_auc_in_fake"])
+    assert np.isnan(true_frame_metrics(y, p)["true_frame_roc_auc_in_fake"])
     with pytest.raises(ValueError, match="REAL videos"):
-        loc.true_frame_metrics(y, p, video_labels=[0, 0, 0, 1])
+        true_frame_metrics(y, p, video_labels=[0, 0, 0, 1])
 
 
 def test_metric_modes_are_new_names_and_valid_monitors():
-    from workbench.core.metric_names import valid_monitors
-    assert all(k.startswith(("true_", "loc_")) for k in loc.METRIC_MODES)  # apart from the older metric names
-    assert set(loc.METRIC_MODES.values()) == {"max", "min"}
-    assert all(METRIC_MODES[k] == v for k, v in loc.METRIC_MODES.items())  # merged into the one table of modes
-    assert {f"val_{k}" for k in loc.METRIC_MODES} <= valid_monitors()
+    from workbench.core.metric_names import LOCALIZATION_MODES, TRUE_FRAME_MODES, valid_monitors
+    new = {**TRUE_FRAME_MODES, **LOCALIZATION_MODES}
+    assert all(k.startswith(("true_", "loc_")) for k in new)  # apart from the older metric names
+    assert set(new.values()) == {"max", "min"}
+    assert all(METRIC_MODES[k] == v for k, v in new.items())  # merged into the one table of modes
+    assert {f"val_{k}" for k in new} <= valid_monitors()
 
 
 def test_condition_frames_reads_kfold_tables_and_recomputes_sampled_ones(tmp_path, monkeypatch):
@@ -175,7 +184,7 @@ def test_condition_frames_reads_kfold_tables_and_recomputes_sampled_ones(tmp_pat
                       "p_fake": 0.5}).to_csv(cond / f"fold_{k}" / "outer_frames_full.csv", index=False)
     (cond / "kfold_results.json").write_text(json.dumps({"folds": [{"fold": 0, "val_ids": ["a"]},
                                                                    {"fold": 1, "val_ids": ["b"]}]}))
-    oof = loc.condition_frames(cond, data, table, "oof")
+    oof = aloc.condition_frames(cond, data, table, "oof")
     assert oof.groupby("video_id")["fold"].first().to_dict() == {"a": 0, "b": 1}
     assert oof.loc[oof["video_id"] == "a", "frame_label"].tolist() == [0, 0, 0, 1, 1, 1] + [0] * 6  # from the record
     # a K-fold test table at training density cannot be localized: computed again instead (here: a stand-in)
@@ -183,7 +192,7 @@ def test_condition_frames_reads_kfold_tables_and_recomputes_sampled_ones(tmp_pat
                   "fold": 0}).to_csv(cond / "predictions_test_frames.csv", index=False)
     computed = pd.DataFrame({"video_id": "b", "label": 0, "frame": np.arange(10), "timestamp": np.arange(10) / 30,
                              "p_fake": 0.1, "frame_label": 0, "fold": 0})
-    monkeypatch.setattr(loc, "_predict", lambda *a, **k: computed)
+    monkeypatch.setattr(aloc, "_predict", lambda *a, **k: computed)
     with pytest.warns(UserWarning, match="full density"):
-        test = loc.condition_frames(cond, data, table, "test", cache=tmp_path / "cache.csv")
+        test = aloc.condition_frames(cond, data, table, "test", cache=tmp_path / "cache.csv")
     assert test.equals(computed) and (tmp_path / "cache.csv").exists()

@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("workbench.cli.report", "one self-contained HTML page of a study folder, notebooks beside it"),
     "bench-engines": ("workbench.cli.bench_engines", "wall time of a grid's folds: the local engine against Ray"),
     "power": ("workbench.cli.power", "before a study: the smallest difference K folds resolve at 80% power"),
+    "evaluate-localization": ("workbench.cli.evaluate_localization",
+                              "AP@IoU and AR@N of fake-segment proposals (protocol av1m or standard)"),
 }
 
 

@@ -221,6 +221,8 @@ class LocalizationConfig:
     min_length: float = 0.1  # seconds: shorter proposals are dropped
     score: Literal["mean", "max"] = "mean"  # of the frames' P(Fake) inside a proposal: its confidence
     max_proposals: int = 100  # per video, most confident first
+    # av1m: the official AV-Deepfake1M evaluator's rules | standard: VOC/ActivityNet AP and AR
+    protocol: Literal["av1m", "standard"] = "av1m"
 
 
 @dataclass

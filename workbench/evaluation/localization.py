@@ -18,26 +18,36 @@ Proposals (``proposals``; the rule is ``LocalizationConfig``)
     (or max) P(Fake) of the frames inside it. The proposals of all thresholds are pooled (a segment found
     at two thresholds is kept once, with its best confidence) and the ``max_proposals`` most confident kept.
 
-Protocol (``localization_metrics``), as AV-Deepfake1M reports it (Cai et al., "AV-Deepfake1M: A
-Large-Scale LLM-Driven Audio-Visual Deepfake Dataset", ACM MM 2024, arXiv:2311.15308; the protocol of
-LAV-DF, Cai et al., DICTA 2022, arXiv:2204.06228, and CVIU 2023, arXiv:2305.01979). Implemented here from
-these definitions because the authors' package pins numpy<2 and its code is CC BY-NC:
+Protocols (``localization_metrics``; the choice is ``LocalizationConfig.protocol``, the rules
+``workbench.evaluation.protocols``). Both report AP@IoU θ for θ in 0.5, 0.75, 0.9, 0.95 and AR@N for N in 50, 30,
+20, 10, 5 (mean recall over θ = 0.5, 0.55, ..., 0.95), the metrics of AV-Deepfake1M (Cai et al.,
+"AV-Deepfake1M: A Large-Scale LLM-Driven Audio-Visual Deepfake Dataset", ACM MM 2024, arXiv:2311.15308;
+after LAV-DF, Cai et al., DICTA 2022, arXiv:2204.06228, and CVIU 2023, arXiv:2305.01979); they differ in
+how they count:
+
+    av1m      (the default) what the official AV-Deepfake1M evaluator computes, rule for rule: IoU > θ
+              strictly; each true segment takes the first free proposal of its video's list above θ; the
+              first recall step of the precision-recall curve left out (one perfect proposal scores AP
+              0); ties in score keep the videos' order; single precision. Reported AV-Deepfake1M
+              numbers are on this scale. See ``workbench.evaluation.protocols``.
+    standard  the textbook definitions below (``average_precision``, ``average_recall``):
 
     IoU       of segments [s1, e1) and [s2, e2): length of the intersection / length of the union.
-    AP@θ      θ in 0.5, 0.75, 0.9, 0.95. The proposals of all videos are ranked by confidence, highest
-              first (ties: video, then start). In that order a proposal is a true positive when a
-              ground-truth segment of its own video that no earlier proposal matched has IoU >= θ with it
-              (the unmatched one of highest IoU is matched), else a false positive; proposals on REAL
-              videos (no segments) are false positives. Precision and recall after each proposal; AP is
-              the area under the interpolated precision-recall curve, precision at recall r being the
-              highest precision at any recall >= r (PASCAL VOC 2010+, Everingham et al. IJCV 2010;
-              ActivityNet detection, Caba Heilbron et al. CVPR 2015). NaN without any ground-truth segment.
-    AR@N      N in 50, 30, 20, 10, 5. Each video keeps its N most confident proposals; at threshold θ a
-              ground-truth segment is recalled when one of them has IoU >= θ with it; recall = recalled
-              segments / all segments, over all videos; AR@N is the mean recall over θ = 0.5, 0.55, ...,
-              0.95 (average recall, Hosang et al. TPAMI 2016; ActivityNet proposals, Escorcia et al. ECCV
-              2016). REAL videos add no segment; their proposals only compete in AP.
-    loc_score (mean AP + mean AR) / 2: one number for tables and monitors.
+    AP@θ      The proposals of all videos are ranked by confidence, highest first (ties: video, then
+              start). In that order a proposal is a true positive when a ground-truth segment of its own
+              video that no earlier proposal matched has IoU >= θ with it (the unmatched one of highest
+              IoU is matched), else a false positive; proposals on REAL videos (no segments) are false
+              positives. Precision and recall after each proposal; AP is the area under the interpolated
+              precision-recall curve from recall 0, precision at recall r being the highest precision at
+              any recall >= r (PASCAL VOC 2010+, Everingham et al. IJCV 2010; ActivityNet detection, Caba
+              Heilbron et al. CVPR 2015).
+    AR@N      Each video keeps its N most confident proposals; at threshold θ a ground-truth segment is
+              recalled when one of them has IoU >= θ with it; recall = recalled segments / all segments,
+              over all videos; AR@N is the mean recall over θ (average recall, Hosang et al. TPAMI 2016;
+              ActivityNet proposals, Escorcia et al. ECCV 2016). REAL videos add no segment; their
+              proposals only compete in AP.
+    loc_score (mean AP + mean AR) / 2: one number for tables and monitors. Without any ground-truth
+              segment AP, AR and loc_score are NaN, under either protocol.
 
 Localization is scored on every frame of a video (full density): ``localization_metrics`` refuses a table
 whose frames of a video are not 0, 1, ..., n-1 (e.g. a training clip's sampled frames).
@@ -45,7 +55,7 @@ whose frames of a video are not 0, 1, ..., n-1 (e.g. a training clip's sampled f
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,8 +63,14 @@ import pandas as pd
 from workbench.core.config import LocalizationConfig, choices_of
 from workbench.core.metric_names import AP_IOUS, AR_NS, LOCALIZATION_MODES, TRUE_FRAME_MODES, iou_key
 from workbench.data.segments import _runs, frame_duration, segments_from_frame_label
+from workbench.evaluation.protocols import (  # noqa: F401  (re-exported: the standard protocol)
+    AR_IOUS,
+    average_precision,
+    average_recall,
+    evaluate,
+    temporal_iou,
+)
 
-AR_IOUS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.5:0.05:0.95
 SCORES = choices_of("localization.score")
 FRAME_COLUMNS = ("video_id", "label", "frame", "timestamp", "p_fake", "frame_label")
 
@@ -92,65 +108,6 @@ def proposals(timestamps: np.ndarray, p_fake: np.ndarray, cfg: LocalizationConfi
     return df.head(cfg.max_proposals).reset_index(drop=True)
 
 
-# ------------------------------------------------------------------ the protocol
-def temporal_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of segments a (n, 2) and b (m, 2), [start, end) in seconds."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 2)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 2)
-    inter = np.clip(np.minimum(a[:, None, 1], b[None, :, 1]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
-def average_precision(props: dict[str, pd.DataFrame], truth: dict[str, list], iou: float) -> float:
-    """AP at one IoU threshold (see the module docstring); props and truth keyed by video id."""
-    n_gt = sum(len(v) for v in truth.values())
-    if n_gt == 0:
-        return math.nan
-    ranked = [(float(r.score), vid, float(r.start), float(r.end)) for vid, df in props.items()
-              for r in df.itertuples()]
-    ranked.sort(key=lambda x: (-x[0], x[1], x[2]))
-    matched = {vid: np.zeros(len(g), dtype=bool) for vid, g in truth.items()}
-    tp = np.zeros(len(ranked))
-    for i, (_, vid, s, e) in enumerate(ranked):
-        gts = truth.get(vid, [])
-        if not gts:
-            continue  # a proposal on a REAL video: false positive
-        ious = temporal_iou([[s, e]], gts)[0]
-        ious[matched[vid]] = -1.0
-        j = int(np.argmax(ious))
-        if ious[j] >= iou - 1e-9:
-            tp[i], matched[vid][j] = 1.0, True
-    if not ranked:
-        return 0.0
-    ctp = np.cumsum(tp)
-    precision = ctp / np.arange(1, len(ranked) + 1)
-    recall = ctp / n_gt
-    # interpolated precision-recall curve: precision at recall r = max precision at recall >= r
-    mrec = np.concatenate([[0.0], recall, [1.0]])
-    mpre = np.concatenate([[0.0], precision, [0.0]])
-    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
-    steps = np.flatnonzero(mrec[1:] != mrec[:-1]) + 1
-    return float(np.sum((mrec[steps] - mrec[steps - 1]) * mpre[steps]))
-
-
-def average_recall(props: dict[str, pd.DataFrame], truth: dict[str, list], n: int,
-                   ious: Sequence[float] = AR_IOUS) -> float:
-    """AR@n over the IoU thresholds (see the module docstring)."""
-    n_gt = sum(len(v) for v in truth.values())
-    if n_gt == 0:
-        return math.nan
-    best = []  # per ground-truth segment: its best IoU with the video's top-n proposals
-    for vid, gts in truth.items():
-        if not gts:
-            continue
-        df = props.get(vid)
-        top = df.head(n)[["start", "end"]].to_numpy() if df is not None and len(df) else np.zeros((0, 2))
-        best.extend(temporal_iou(gts, top).max(1) if len(top) else np.zeros(len(gts)))
-    best = np.asarray(best)
-    return float(np.mean([(best >= t - 1e-9).sum() / n_gt for t in ious]))
-
-
 def check_full_density(frames: pd.DataFrame) -> None:
     """ValueError unless every video's frames are 0, 1, ..., n-1 once each (every frame of the video)."""
     missing = [c for c in FRAME_COLUMNS if c not in frames.columns]
@@ -183,14 +140,19 @@ def video_truth_and_proposals(frames: pd.DataFrame, cfg: LocalizationConfig | No
 
 def localization_metrics(frames: pd.DataFrame, cfg: LocalizationConfig | None = None,
                          counts: bool = False) -> dict[str, float]:
-    """AP@IoU, AR@N and loc_score of a full-density per-frame table (keys and modes: LOCALIZATION_MODES).
+    """AP@IoU, AR@N (under ``cfg.protocol``) and loc_score of a full-density per-frame table (keys: LOCALIZATION_MODES).
 
     ``counts`` adds n_videos, n_segments, n_proposals and n_proposals_real (proposals on REAL videos, all
     false positives) for tables; those are not metrics.
     """
+
+    cfg = cfg or LocalizationConfig()
     truth, props = video_truth_and_proposals(frames, cfg)
-    out = {f"loc_ap_iou{iou_key(t)}": average_precision(props, truth, t) for t in AP_IOUS}
-    out.update({f"loc_ar_at{n}": average_recall(props, truth, n) for n in AR_NS})
+    res = evaluate({v: df[["score", "start", "end"]].to_numpy().tolist() for v, df in props.items() if len(df)},
+                   [{"file": v, "fake_segments": [list(g) for g in segs]} for v, segs in truth.items()], cfg.protocol)
+    none = not any(truth.values())  # no ground-truth segment: AP and AR undefined
+    out = {f"loc_ap_iou{iou_key(t)}": math.nan if none else res["ap"][str(t)] for t in AP_IOUS}
+    out.update({f"loc_ar_at{n}": math.nan if none else res["ar"][str(n)] for n in AR_NS})
     aps = [out[f"loc_ap_iou{iou_key(t)}"] for t in AP_IOUS]
     ars = [out[f"loc_ar_at{n}"] for n in AR_NS]
     out["loc_score"] = math.nan if math.isnan(aps[0]) else float((np.mean(aps) + np.mean(ars)) / 2)
