@@ -18,7 +18,19 @@ from scipy.spatial import Delaunay
 from workbench.config import Config
 from workbench.contrastive import EmbeddingTap, supcon_loss
 from workbench.feature_smote import refit_head, smote_embeddings
+from workbench.hard_negatives import hard_weights
 from workbench.model import MMMSBA
+from workbench.triage import (
+    aurc,
+    coverage_at_risk,
+    mean_and_spread,
+    mean_vote,
+    random_aurc,
+    review_list,
+    risk_coverage,
+    triage_summary,
+    uncertainty_weighted_vote,
+)
 
 
 # ------------------------------------------------------------------ supervised contrastive loss
@@ -189,6 +201,121 @@ def test_refit_head_zero_sample_weight_equals_leaving_the_row_out():
     b, hb = refit_head(head, X[keep], y[keep], epochs=30, class_weights=[2.0, 1.0], seed=3)
     np.testing.assert_allclose(ha, hb, rtol=1e-5)
     torch.testing.assert_close(a.weight, b.weight, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ triage
+def test_risk_coverage_hand_computed_on_four_videos():
+    y = [1, 0, 1, 0]
+    p = [0.9, 0.6, 0.3, 0.2]  # calls 1, 1, 0, 0 -> errors on videos 1 and 2
+    u = [0.1, 0.4, 0.3, 0.2]  # kept in the order 0, 3, 2, 1
+    curve = risk_coverage(y, p, u)
+    np.testing.assert_allclose(curve["coverage"], [0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(curve["risk"], [0.0, 0.0, 1 / 3, 0.5])
+    assert curve["n_kept"].tolist() == [1, 2, 3, 4]
+    np.testing.assert_allclose(curve["threshold"], [0.1, 0.2, 0.3, 0.4])
+    assert aurc(curve) == pytest.approx(0.25 * (0 + 0 + 1 / 3 + 0.5))  # 0.2083
+    assert random_aurc(y, p) == 0.5
+    assert coverage_at_risk(curve, 0.0) == 0.5 and coverage_at_risk(curve, 0.4) == 0.75
+    tied = risk_coverage(y, p, [0.1, 0.3, 0.3, 0.2])  # videos 1 and 2 tie: no threshold splits them
+    np.testing.assert_allclose(tied["coverage"], [0.25, 0.5, 1.0])
+    assert aurc(tied) == pytest.approx(0.25 * 0 + 0.25 * 0 + 0.5 * 0.5)
+    assert risk_coverage([1], [0.5], [0.0])["risk"].tolist() == [1.0]  # p = 0.5 is called REAL
+
+
+def _toy_predictions(rng: np.random.Generator, n: int, err_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = rng.integers(0, 2, n)
+    wrong = rng.random(n) < err_prob
+    conf = rng.uniform(0.55, 0.95, n)  # P(called class)
+    called = np.where(wrong, 1 - y, y)
+    return y, np.where(called == 1, conf, 1 - conf)
+
+
+def test_aurc_below_random_when_uncertainty_predicts_errors():
+    rng = np.random.default_rng(0)
+    u = rng.random(300)
+    y, p = _toy_predictions(rng, 300, err_prob=0.6 * u**2)  # errors concentrated on the uncertain videos
+    area, rand = aurc(risk_coverage(y, p, u)), random_aurc(y, p)
+    assert area < 0.6 * rand
+
+
+def test_aurc_not_below_random_when_uncertainty_is_independent_of_errors():
+    gaps = []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        y, p = _toy_predictions(rng, 200, err_prob=np.full(200, 0.3))
+        u = rng.random(200)
+        gaps.append(aurc(risk_coverage(y, p, u)) - random_aurc(y, p))
+    assert abs(np.mean(gaps)) < 0.01  # per seed the gap has sd ~ 0.03; its mean over 40 seeds ~ 0.005
+
+
+def test_votes_and_spread_hand_computed():
+    h = lambda q: -(q * math.log(q) + (1 - q) * math.log(1 - q))  # noqa: E731
+    w1, w2 = 1 / (0.05 + h(0.9)), 1 / (0.05 + h(0.6))  # 1/(0.05+0.3251), 1/(0.05+0.6730)
+    p = np.array([[0.9, 0.6], [0.1, 0.9]])
+    np.testing.assert_allclose(mean_vote(p), [0.75, 0.5])
+    np.testing.assert_allclose(uncertainty_weighted_vote(p), [(0.9 * w1 + 0.6 * w2) / (w1 + w2), 0.5])
+    np.testing.assert_allclose(uncertainty_weighted_vote(p, weights=[3.0, 1.0]), [0.825, 0.3])
+    mean, spread = mean_and_spread(p)
+    np.testing.assert_allclose(spread, [0.15 * math.sqrt(2), 0.4 * math.sqrt(2)])  # ddof=1 of two values
+    mc = np.array([[[0.2, 0.4], [0.6, 0.8]]])  # 1 video, 2 models x 2 MC draws
+    mean, spread = mean_and_spread(mc)
+    np.testing.assert_allclose([mean[0], spread[0]], [0.5, math.sqrt((0.09 + 0.01 + 0.01 + 0.09) / 3)])
+    assert np.isnan(mean_and_spread([[0.3], [0.8]])[1]).all()
+
+
+def test_review_list_order_and_columns():
+    ids = ["a", "b", "c", "d"]
+    p, u = [0.9, 0.8, 0.45, 0.5], [0.2, 0.5, 0.5, 0.1]
+    out = review_list(ids, [1, 0, 1, 0], p, u, n=3)  # b, c tie on u; c is closer to 0.5
+    assert out["video_id"].tolist() == ["c", "b", "a"] and out["rank"].tolist() == [1, 2, 3]
+    assert out["correct"].tolist() == [False, False, True]  # c: 0.45 -> REAL (label 1); b: 0.8 -> FAKE (label 0)
+    unlabelled = review_list(ids, None, p, u, n=10)
+    assert unlabelled["video_id"].tolist() == ["c", "b", "a", "d"] and "label" not in unlabelled
+
+
+def test_triage_summary_two_models_and_one_model():
+    # rows [p - d, p + d]: mean p as in the four-video example, spread d*sqrt(2) ordered like u there
+    p, d = np.array([0.9, 0.6, 0.3, 0.2]), np.array([0.01, 0.04, 0.03, 0.02])
+    s = triage_summary([1, 0, 1, 0], np.c_[p - d, p + d], target_risk=0.0)
+    assert s["aurc"] == pytest.approx(0.25 * (1 / 3 + 0.5)) and s["random_aurc"] == 0.5
+    assert s["coverage_at_target"] == 0.5 and s["n"] == 4 and s["n_models"] == 2 and s["reason"] is None
+    one = triage_summary([1, 0, 1, 0], p[:, None])
+    assert math.isnan(one["aurc"]) and math.isnan(one["coverage_at_target"]) and "single model" in one["reason"]
+    assert one["random_aurc"] == 0.5
+    given = triage_summary([1, 0, 1, 0], p[:, None], uncertainty=[0.1, 0.4, 0.3, 0.2])
+    assert given["aurc"] == pytest.approx(0.25 * (1 / 3 + 0.5)) and given["reason"] is None
+
+
+# ------------------------------------------------------------------ hard negatives
+def test_hard_weights_hand_written():
+    labels = [1, 1, 1, 1, 0, 0]
+    p_real = [0.9, 0.1, 0.5, 0.7, 0.2, 0.8]
+    # 4 FAKE, fraction 0.5 -> the 2 with highest P(REAL): clips 0 (0.9) and 3 (0.7)
+    np.testing.assert_array_equal(hard_weights(p_real, labels, fraction=0.5, boost=3.0), [3, 1, 1, 3, 1, 1])
+    # + the REAL clip with the highest P(FAKE) (ceil(0.5 * 2) = 1): clip 4 (P(REAL) 0.2)
+    np.testing.assert_array_equal(hard_weights(p_real, labels, 0.5, 3.0, include_real=True), [3, 1, 1, 3, 3, 1])
+    base = [1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
+    np.testing.assert_array_equal(hard_weights(p_real, labels, 0.5, 3.0, True, base_weights=base), [3, 1, 1, 3, 6, 2])
+    # fraction 0.3 of 4 FAKE -> ceil(1.2) = 2
+    np.testing.assert_array_equal(hard_weights(p_real, labels, 0.3, 2.0), [2, 1, 1, 2, 1, 1])
+
+
+def test_hard_weights_before_warmup_without_predictions_ties_and_unseen_clips():
+    labels = [1, 1, 1, 0]
+    base = [0.5, 0.5, 0.5, 1.5]
+    np.testing.assert_array_equal(hard_weights(None, labels, 0.5, 4.0), [1, 1, 1, 1])
+    np.testing.assert_array_equal(hard_weights(None, labels, 0.5, 4.0, base_weights=base), base)
+    p = [0.6, 0.6, 0.6, 0.1]
+    np.testing.assert_array_equal(hard_weights(p, labels, 0.5, 4.0, epoch=0, warmup=1), [1, 1, 1, 1])
+    # epoch 1 >= warmup 1: ceil(0.5 * 3) = 2 of three tied FAKE clips -> the first two by position
+    np.testing.assert_array_equal(hard_weights(p, labels, 0.5, 4.0, epoch=1, warmup=1), [4, 4, 1, 1])
+    # clip 0 not drawn last epoch (NaN): not a candidate; ceil(0.5 * 2) = 1 of clips 1, 2 -> clip 2 (0.7)
+    np.testing.assert_array_equal(hard_weights([np.nan, 0.2, 0.7, 0.1], labels, 0.5, 4.0), [1, 1, 4, 1])
+    np.testing.assert_array_equal(hard_weights(p, labels, 0.0, 4.0), [1, 1, 1, 1])
+    with pytest.raises(ValueError):
+        hard_weights(p, labels, fraction=1.5)
+    with pytest.raises(ValueError):
+        hard_weights(p, [1, 2, 0, 0])
 
 
 # ------------------------------------------------------------------ config
