@@ -109,6 +109,27 @@ class LossConfig:
 
 
 @dataclass
+class MethodsConfig:
+    """The study's further methods against the FAKE bias (6.2, 8.2-8.3); every one off by default.
+
+    Building blocks: workbench.contrastive, workbench.hard_negatives, workbench.feature_smote.
+    """
+
+    supcon_weight: float = 0.0  # supervised contrastive loss on the pooled fused embedding, added x weight (0 = off)
+    supcon_temperature: float = 0.1
+    supcon_pretrain_epochs: int = 0  # two-stage variant: this many epochs of the contrastive loss alone first (0 = off)
+    hard_negatives_fraction: float = 0.0  # share of FAKE clips (highest P(REAL) last epoch) drawn more often (0 = off)
+    hard_negatives_boost: float = 2.0  # their draw weight multiplier (>= 1)
+    hard_negatives_warmup: int = 1  # epochs of plain draws before the first re-weighting
+    hard_negatives_include_real: bool = False  # also boost the REAL clips with the highest P(FAKE)
+    feature_smote: bool = False  # refit the classifier on embeddings with SMOTE-synthesised REAL rows
+    feature_smote_k: int = 5  # SMOTE neighbours (at most n_REAL - 1 are used)
+    pseudo_label_rounds: int = 0  # self-training rounds on unlabelled clips (0 = off)
+    pseudo_label_threshold: float = 0.9  # a clip is pseudo-labelled when max(P(REAL), P(FAKE)) >= this
+    pseudo_label_real_only: bool = True  # pseudo-label only clips called REAL
+
+
+@dataclass
 class TrainConfig:
     """Optimiser, schedule, precision, stopping and checkpointing."""
 
@@ -249,6 +270,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    methods: MethodsConfig = field(default_factory=MethodsConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -304,6 +326,8 @@ class Config:
             d.pop(k, None)
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("progress", "device", "tensorboard")}
         d["data"] = {k: v for k, v in d["data"].items() if k not in RESULT_NEUTRAL_DATA}
+        if d["methods"] == dataclasses.asdict(MethodsConfig()):  # all off: runs from before the section still resume
+            d.pop("methods")
         return json.dumps(d, sort_keys=True)
 
 
@@ -370,6 +394,23 @@ def _check_share(name: str, value: float) -> None:
         raise ValueError(f"config field {name} must lie strictly between 0 and 1, got {value!r}")
 
 
+def _check_unit(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"config field {name} must lie in [0, 1], got {value!r}")
+
+
+def _check_at_least(low: float) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if not value >= low:
+            raise ValueError(f"config field {name} must be >= {low}, got {value!r}")
+    return check
+
+
+def _check_confidence(name: str, value: float) -> None:
+    if not 0.5 < value <= 1.0:
+        raise ValueError(f"config field {name} must lie in (0.5, 1], got {value!r}")
+
+
 # field -> check(name, value), run whenever the field is set (so a bad value fails at config time)
 VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "train.early_stop_monitor": _check_monitor,
@@ -378,6 +419,15 @@ VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "engine.num_cpus": _check_positive,
     "engine.num_gpus": _check_non_negative,
     "engine.max_retries": _check_non_negative,
+    "methods.supcon_weight": _check_non_negative,
+    "methods.supcon_temperature": _check_positive,
+    "methods.supcon_pretrain_epochs": _check_non_negative,
+    "methods.hard_negatives_fraction": _check_unit,
+    "methods.hard_negatives_boost": _check_at_least(1.0),
+    "methods.hard_negatives_warmup": _check_non_negative,
+    "methods.feature_smote_k": _check_at_least(1),
+    "methods.pseudo_label_rounds": _check_non_negative,
+    "methods.pseudo_label_threshold": _check_confidence,
 }
 
 
