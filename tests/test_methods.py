@@ -15,12 +15,9 @@ from pytorch_metric_learning.losses import SupConLoss
 from scipy.optimize import linprog
 from scipy.spatial import Delaunay
 
-from workbench.config import Config
-from workbench.contrastive import EmbeddingTap, supcon_loss
-from workbench.feature_smote import refit_head, smote_embeddings
-from workbench.hard_negatives import hard_weights
-from workbench.model import MMMSBA
-from workbench.triage import (
+from workbench.core.config import Config
+from workbench.data.hard_negatives import hard_weights
+from workbench.evaluation.triage import (
     aurc,
     coverage_at_risk,
     mean_and_spread,
@@ -31,6 +28,9 @@ from workbench.triage import (
     triage_summary,
     uncertainty_weighted_vote,
 )
+from workbench.model.contrastive import EmbeddingTap, supcon_loss
+from workbench.model.feature_smote import refit_head, smote_embeddings
+from workbench.model.mmmsba import MMMSBA
 
 
 # ------------------------------------------------------------------ supervised contrastive loss

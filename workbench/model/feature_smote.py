@@ -3,7 +3,7 @@
 Classes are 0 = REAL (the minority oversampled) and 1 = FAKE. SMOTE (imbalanced-learn) places each
 synthetic row on the segment between a REAL embedding and one of its k nearest REAL neighbours, so every
 synthetic row lies inside the convex hull of the REAL rows; it never reads FAKE rows. The embeddings are
-MMMSBA's pooled fused features (workbench.contrastive.EmbeddingTap): the classifier is linear and
+MMMSBA's pooled fused features (workbench.model.contrastive.EmbeddingTap): the classifier is linear and
 the video logit is the classifier of that mean, so a head refitted here gives the model's video logits
 (and, the same head on every frame, its frame logits) when loaded back with
 ``model.classifier.load_state_dict(head.state_dict())``.

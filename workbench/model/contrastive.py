@@ -21,7 +21,7 @@ separated embeddings at a small temperature); pml then leaves it out of the mean
 The embedding: MMMSBA's classifier is linear and applied to every frame's fused feature h (B, T, 900),
 and the video logit is the masked mean of the frame logits, so it equals the classifier applied to the
 masked mean of h. That mean is the video embedding the contrastive loss and feature SMOTE
-(workbench.feature_smote) use; ``EmbeddingTap`` reads it off the classifier's input with a forward
+(workbench.model.feature_smote) use; ``EmbeddingTap`` reads it off the classifier's input with a forward
 hook, without changing the model.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Uncertainty triage of a fold ensemble: votes, risk-coverage curves, AURC and a review list.
 
 Classes are 0 = REAL and 1 = FAKE; ``p`` is P(Fake) and a video is called FAKE when ``p > threshold``
-(strictly, as in workbench.metrics). The members of an ensemble are its fold models, or MC-dropout draws:
+(strictly, as in workbench.evaluation.metrics). The members of an ensemble are its fold models, or MC-dropout draws:
 a (n_videos, n_models, n_draws) array is treated as n_models * n_draws members. A video's uncertainty is
 by default the spread (standard deviation, ddof=1) of its members' P(Fake); one member has no spread.
 
