@@ -151,7 +151,8 @@ def read_fakeavceleb(root: Path, *, unlabeled: bool = False, note: Callable[[str
         rows.append(_row("fakeavceleb", rel, _stem(rel), label, "train", source, method, audio, video,
                          category=category, race=race, gender=gender))
     if len(lines) - 1 > len(rows):
-        note(f"FakeAVCeleb: {path.name} lists {len(rows)} videos ({len(lines) - 1 - len(rows)} repeated or blank rows read once)")
+        note(f"FakeAVCeleb: {path.name} lists {len(rows)} videos "
+             f"({len(lines) - 1 - len(rows)} repeated or blank rows read once)")
     return rows
 
 
@@ -188,7 +189,8 @@ def read_lavdf(root: Path, *, unlabeled: bool = False, note: Callable[[str], Non
         video, audio = _flag(e, "modify_video", where), _flag(e, "modify_audio", where)
         modality = "both" if video and audio else "video" if video else "audio"
         segments = [(s, t, modality) for s, t in _periods(e, "fake_periods", where)]
-        fake_type = {(0, 0): "real", (1, 0): "visual_modified", (0, 1): "audio_modified"}.get((video, audio), "both_modified")
+        fake_type = {(0, 0): "real", (1, 0): "visual_modified", (0, 1): "audio_modified"}.get((video, audio),
+                                                                                              "both_modified")
         original = e.get("original") or None
         group = _stem(original.replace("\\", "/")) if isinstance(original, str) else _stem(rel)
         rows.append(_row("lavdf", rel, _stem(rel), int(video or audio), str(e.get("split") or "train"), group,
