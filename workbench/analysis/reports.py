@@ -39,7 +39,7 @@ def dataset_table(data_dir: str | Path) -> pd.DataFrame:
 
 def fold_ids(table: pd.DataFrame, kind: str, folds: int, seed: int = 42) -> list[tuple[list[str], list[str]]]:
     """(train video ids, val video ids) per fold, made exactly as `workbench kfold` makes them."""
-    pool = table[table["split"] != "test"].reset_index(drop=True)
+    pool = table[(table["split"] != "test") & (table["label"] >= 0)].reset_index(drop=True)  # as load_dataset
     rows = read_index_like(pool)
     cfg = Config.from_dict({"seed": seed, "split": {"kind": kind, "kfold": folds}})
     ids = pool["video_id"].to_numpy()

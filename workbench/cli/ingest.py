@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.core.config import Config
+from workbench.core.config import Config, choices_of
 from workbench.core.config_cli import add_config_arguments
+from workbench.ingest.datasets import DATASETS
 from workbench.ingest.pipeline import ingest
 
 
@@ -23,7 +24,8 @@ def _fps(value: str) -> float | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `workbench ingest`."""
-    parser.add_argument("source", metavar="IN", help="folder with real/ and fake/ subfolders, or a CSV manifest")
+    parser.add_argument("source", metavar="IN", help="folder with real/ and fake/ subfolders, a CSV manifest, or a "
+                                                    "public dataset's root folder")
     parser.add_argument("out", metavar="OUT", help="output folder for the npz records and CSVs")
     parser.add_argument("--fps", type=_fps, default=argparse.SUPPRESS,
                         help="target frame rate, or 'native' to keep the file's (default: config, 30)")
@@ -31,9 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-size", type=int, default=None, help="face crop side in pixels (default 224)")
     parser.add_argument("--lip-size", type=int, default=None, help="lip crop side in pixels (default 112)")
     parser.add_argument("--detect-every", type=int, default=None, help="run the face detector every N kept frames")
-    parser.add_argument("--storage", choices=["lossless", "jpeg", "raw"], default=None,
+    parser.add_argument("--storage", choices=choices_of("ingest.storage"), default=None,
                         help="how crops are stored: lossless per-frame WebP (default), jpeg (lossy, "
                              "--set ingest.jpeg_quality=Q) or raw (uncompressed)")
+    parser.add_argument("--dataset", choices=list(DATASETS), default=None,
+                        help="read IN as this public dataset's root, from its own metadata (recognised when left out)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="ingest a stratified sample of N videos (by label; seeded by --set seed=S)")
+    parser.add_argument("--unlabeled", action="store_true",
+                        help="also ingest a dataset's unlabelled test files (label -1, split unlabeled)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_arguments(parser, "YAML config (defaults otherwise)")
 
@@ -54,7 +62,8 @@ def main(args: argparse.Namespace) -> int:
             raise SystemExit("--detect-every must be at least 1")
         cfg.ingest.detect_every = args.detect_every
     try:
-        summary = ingest(args.source, args.out, cfg, workers=args.workers, progress=not args.no_progress)
+        summary = ingest(args.source, args.out, cfg, workers=args.workers, progress=not args.no_progress,
+                         dataset=args.dataset, limit=args.limit, unlabeled=args.unlabeled)
     except (FileNotFoundError, ValueError) as e:
         print(f"workbench ingest: {e}")
         return 2

@@ -5,7 +5,7 @@ Keys of a record (the workbench layout):
                                      frames_offsets and a `storage` header instead: see workbench.data.storage)
     lip         (T, h, w, 3) uint8   lip crops (likewise lip_data, lip_offsets)
     audio       (T_a, 40) float32    MFCC frames (time-major)
-    label       int                  0 REAL, 1 FAKE
+    label       int                  0 REAL, 1 FAKE, -1 unlabelled (e.g. a dataset's test files without labels)
     video_id    str
     group       str                  source identity / source video, for leakage-free splits
     fps         float                frame rate of the kept frames
@@ -199,9 +199,9 @@ def _check_core(path: Path, frames, lip, audio: np.ndarray, label_raw) -> tuple[
     try:
         label = int(label_raw)
     except (TypeError, ValueError):
-        raise BadRecordError(path, f"'label' is {label_raw!r}, expected 0 (REAL) or 1 (FAKE)") from None
-    if label not in (0, 1):
-        raise BadRecordError(path, f"'label' is {label}, expected 0 (REAL) or 1 (FAKE)")
+        raise BadRecordError(path, f"'label' is {label_raw!r}, expected 0 (REAL) or 1 (FAKE), or -1 (unlabelled)") from None
+    if label not in (0, 1, -1):
+        raise BadRecordError(path, f"'label' is {label}, expected 0 (REAL) or 1 (FAKE), or -1 (unlabelled)")
     return audio, label
 
 
@@ -266,6 +266,8 @@ def _frame_label(z, path: Path, T: int, label: int) -> np.ndarray:
     if not np.isin(fl, (0, 1)).all():
         raise BadRecordError(path, f"'frame_label' must hold 0 (real) and 1 (manipulated), got {np.unique(fl)[:5]}")
     n_fake = int(fl.sum())
+    if label == -1 and n_fake:
+        raise BadRecordError(path, f"'frame_label' marks {n_fake} frame(s) manipulated but 'label' is -1 (unlabelled)")
     if label == 0 and n_fake:
         raise BadRecordError(path, f"'frame_label' marks {n_fake} frame(s) manipulated but 'label' is 0 (REAL)")
     if label == 1 and not n_fake:
@@ -354,7 +356,7 @@ class IndexRow:
     group: str
     duration: float
     n_frames: int
-    split: str = "train"  # train | test
+    split: str = "train"  # train | test (held out) | any other name of the pool | unlabeled (label -1)
 
 
 def write_csv(path: str | Path, header: Iterable, rows: Iterable[Iterable]) -> Path:

@@ -46,6 +46,8 @@ def make_folds(rows: list[IndexRow], cfg: Config) -> list[tuple[np.ndarray, np.n
     """(train_idx, val_idx) per outer fold: stratified by label, grouped by identity, or by label x length bin."""
     s = cfg.split
     y = np.array([r.label for r in rows])
+    if (y < 0).any():
+        raise ValueError(f"{int((y < 0).sum())} unlabelled video(s) (label -1) cannot be split into folds; leave them out")
     counts = np.bincount(y, minlength=2)
     if counts.min() < s.kfold:
         raise ValueError(f"{s.kfold}-fold CV needs at least {s.kfold} videos of each class, have REAL {counts[0]}, FAKE {counts[1]}")

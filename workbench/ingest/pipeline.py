@@ -1,8 +1,11 @@
 """`workbench ingest`: labelled videos -> one npz record per video (face crops, lip crops, MFCC) + CSVs.
 
 Input is a folder with ``real/`` and ``fake/`` subfolders (searched recursively), a CSV manifest
-(columns ``path``, ``label`` [0/1 or REAL/FAKE], optional ``video_id``, ``group``, ``split`` and any extra
-columns, carried into metadata.csv), or a folder holding such a manifest named labels.csv or manifest.csv.
+(columns ``path``, ``label`` [0/1 or REAL/FAKE; -1 for an unlabelled clip, whose split is ``unlabeled``],
+optional ``video_id``, ``group``, ``split`` and any extra columns, carried into metadata.csv), a folder holding
+such a manifest named labels.csv or manifest.csv, or the root of a public dataset (FakeAVCeleb, LAV-DF,
+AV-Deepfake1M, DFDC) read from its own metadata by workbench.ingest.datasets (``dataset=``, or recognised).
+``limit`` keeps a stratified sample of that many videos (by label, seeded by ``seed``).
 An optional ``fake_segments`` column (JSON list of [start_s, end_s] or [start_s, end_s, modality], as
 AV-Deepfake1M's metadata) marks a partial fake: the record gets ``frame_label`` (1 on frames whose timestamp t
 has start <= t < end) and metadata.csv a ``segment_modality`` column (the segments' modalities, ';'-joined).
@@ -32,7 +35,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -44,6 +47,7 @@ from workbench.data.records import IndexRow, VideoRecord, atomic_write, save_rec
 from workbench.data.segments import frame_label_from_segments, parse_segments
 from workbench.data.storage import codec_for
 from workbench.ingest.audio import AudioError, audio_features
+from workbench.ingest.datasets import DATASETS, UNLABELED, detect_layout, read_dataset, stratified_sample
 from workbench.ingest.face import FaceTracker, bracketed_found, crop_square
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
@@ -52,6 +56,7 @@ META_COLUMNS = ("video_id", "label", "group", "split", "duration", "fps", "n_fra
 MANIFEST_NAMES = ("labels.csv", "manifest.csv")
 _RESERVED = {"path", "label", "video_id", "group", "split"}
 _LABELS = {"0": 0, "1": 1, "real": 0, "fake": 1}
+_LABEL_NAMES = {0: "REAL", 1: "FAKE", -1: "unlabelled"}
 RECORD_VERSION = 2  # 2: compact crop storage and the waveform (audio_wave); records of an older version are redone
 
 
@@ -106,8 +111,8 @@ class Job:
 
     @property
     def stem(self) -> str:
-        """File name (without extension) of the video's outputs."""
-        return re.sub(r"[^\w.\-]+", "_", self.video_id)
+        """File name (without extension) of the video's outputs: '/' of a path-like id becomes '__'."""
+        return re.sub(r"[^\w.\-]+", "_", self.video_id.replace("/", "__"))
 
 
 # ------------------------------------------------------------------ listing the input
@@ -160,31 +165,51 @@ def _manifest_jobs(manifest: Path, failures: list[tuple[str, str]]) -> list[Job]
         if "path" not in cols or "label" not in cols:
             raise ValueError(f"{manifest}: a manifest needs the columns 'path' and 'label', got {cols}")
         rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
+    return _row_jobs(rows, manifest.parent, lambda n: f"{manifest.name} line {n + 2}",
+                     lambda n: f"{manifest.name}:{n + 2}", failures)
+
+
+def _row_label(r: dict[str, str]) -> int:
+    """A row's label: 0/1 (parse_label), or -1 for an unlabelled clip (split unlabeled); ValueError otherwise."""
+    if r["label"].strip() != "-1":
+        return parse_label(r["label"])
+    if (r.get("split") or UNLABELED) != UNLABELED:
+        raise ValueError(f"label -1 (unlabelled) needs split {UNLABELED!r}, got {r['split']!r}")
+    return -1
+
+
+def _row_jobs(rows: list[dict[str, str]], base: Path, where: Callable[[int], str], unnamed: Callable[[int], str],
+              failures: list[tuple[str, str]]) -> list[Job]:
+    """Manifest rows -> jobs (paths relative to `base`); a bad row is a failure, `where(n)` saying which row."""
     jobs = []
-    for n, r in enumerate(rows, start=2):
+    for n, r in enumerate(rows):
         name = r["path"]
         if not name:
-            failures.append((f"{manifest.name}:{n}", "empty path"))
+            failures.append((unnamed(n), "empty path"))
             continue
         try:
-            label = parse_label(r["label"])
-        except ValueError as e:
-            failures.append((name, f"{manifest.name} line {n}: {e}"))
-            continue
-        try:
+            label = _row_label(r)
             segments = _segments(r.get("fake_segments"), label)
         except ValueError as e:
-            failures.append((name, f"{manifest.name} line {n}: {e}"))
+            failures.append((name, f"{where(n)}: {e}"))
             continue
         p = Path(name)
-        p = p if p.is_absolute() else manifest.parent / p
+        p = p if p.is_absolute() else base / p
         vid = r.get("video_id") or p.stem
         extras = {k: v for k, v in r.items() if k and k not in _RESERVED}
         if "fake_segments" in r:
             extras["segment_modality"] = ";".join(m or "unknown" for _, _, m in segments or [])
+        split = r.get("split") or (UNLABELED if label == -1 else "train")
         jobs.append(Job(path=p, name=name, label=label, video_id=vid, group=r.get("group") or vid,
-                        split=r.get("split") or "train", extras=extras, segments=segments))
+                        split=split, extras=extras, segments=segments))
     return jobs
+
+
+def _dataset_jobs(root: Path, dataset: str, unlabeled: bool, failures: list[tuple[str, str]]) -> list[Job]:
+    """The jobs of a public dataset's root folder, read from its own metadata (workbench.ingest.datasets)."""
+    rows = read_dataset(root, dataset, unlabeled=unlabeled)
+    return _row_jobs(rows, root, lambda n: f"{DATASETS[dataset]} metadata", lambda n: f"{DATASETS[dataset]} row {n}",
+                     failures)
 
 
 def _segments(raw: str | None, label: int) -> list[tuple[float, float, str]] | None:
@@ -192,6 +217,8 @@ def _segments(raw: str | None, label: int) -> list[tuple[float, float, str]] | N
     if raw is None or not raw.strip():
         return None
     segments = parse_segments(raw)
+    if label == -1 and segments:
+        raise ValueError(f"fake_segments on an unlabelled (label -1) row: {raw}")
     if label == 0 and segments:
         raise ValueError(f"fake_segments on a REAL (label 0) row: {raw}")
     if label == 1 and not segments:
@@ -212,11 +239,16 @@ def apply_segments(rec: VideoRecord, segments: list[tuple[float, float, str]]) -
     rec.frame_label = label
 
 
-def list_jobs(source: str | Path) -> tuple[list[Job], list[tuple[str, str]]]:
-    """The videos of a folder (real/, fake/) or CSV manifest, and the rows that failed already."""
+def list_jobs(source: str | Path, dataset: str | None = None, *, unlabeled: bool = False, limit: int | None = None,
+              seed: int = 0) -> tuple[list[Job], list[tuple[str, str]]]:
+    """The videos of a folder (real/, fake/), CSV manifest or public dataset, and the rows that failed already.
+
+    ``limit`` keeps a stratified sample (by label, seeded) of that many videos."""
     source = Path(source)
     failures: list[tuple[str, str]] = []
-    if source.is_file():
+    if dataset is not None:
+        jobs = _dataset_jobs(source, dataset, unlabeled, failures)
+    elif source.is_file():
         if source.suffix.lower() != ".csv":
             raise ValueError(f"{source}: expected a folder with real/ and fake/ subfolders or a CSV manifest")
         jobs = _manifest_jobs(source, failures)
@@ -225,11 +257,22 @@ def list_jobs(source: str | Path) -> tuple[list[Job], list[tuple[str, str]]]:
             jobs = _folder_jobs(source)
         elif manifests := [source / m for m in MANIFEST_NAMES if (source / m).is_file()]:
             jobs = _manifest_jobs(manifests[0], failures)
+        elif found := detect_layout(source):
+            print(f"{source}: recognised the {DATASETS[found]} layout (read as --dataset {found})")
+            jobs = _dataset_jobs(source, found, unlabeled, failures)
         else:
-            raise ValueError(f"{source}: no real/ or fake/ subfolder and no {' or '.join(MANIFEST_NAMES)}")
+            raise ValueError(f"{source}: no real/ or fake/ subfolder, no {' or '.join(MANIFEST_NAMES)} and no "
+                             f"public dataset's metadata (--dataset {'|'.join(DATASETS)})")
     else:
         raise FileNotFoundError(f"input {source} does not exist")
-    return _unique_ids(jobs, failures), failures
+    jobs = _unique_ids(jobs, failures)
+    if limit is not None and limit < len(jobs):
+        total = len(jobs)
+        jobs = stratified_sample(jobs, limit, seed, label=lambda j: j.label, key=lambda j: j.video_id)
+        counts = Counter(j.label for j in jobs)
+        print(f"--limit {limit}: a stratified sample (seed {seed}) of the {total} videos: " + ", ".join(
+            f"{counts[c]} {name}" for c, name in _LABEL_NAMES.items() if c in counts))
+    return jobs, failures
 
 
 # ------------------------------------------------------------------ one video
@@ -417,14 +460,16 @@ def _fmt(v: Any) -> Any:
 
 
 def ingest(source: str | Path, out_dir: str | Path, cfg: Config | None = None, *, workers: int | None = None,
-           progress: bool = True) -> IngestSummary:
-    """Ingest every video of a folder or manifest into OUT; write index.csv, metadata.csv, failures.csv."""
+           progress: bool = True, dataset: str | None = None, limit: int | None = None,
+           unlabeled: bool = False) -> IngestSummary:
+    """Ingest every video of a folder, manifest or public dataset into OUT; write index.csv, metadata.csv,
+    failures.csv. ``limit``: a stratified sample of that many videos, seeded by ``cfg.seed``."""
     cfg = cfg or Config()
     codec_for(cfg.ingest.storage)  # a bad ingest.storage fails before any work
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    jobs, failures = list_jobs(source)
+    jobs, failures = list_jobs(source, dataset, unlabeled=unlabeled, limit=limit, seed=cfg.seed)
     settings = _settings(cfg)
     metas: dict[str, dict] = {}
     todo = []
@@ -483,5 +528,3 @@ def ingest(source: str | Path, out_dir: str | Path, cfg: Config | None = None, *
     for name, reason in failures:
         print(f"  failed: {name}: {reason}")
     return summary
-
-

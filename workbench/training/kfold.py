@@ -42,8 +42,12 @@ STD_DDOF = 1  # every standard deviation across folds is the sample std (ddof=1)
 
 
 # ------------------------------------------------------------------ data
-def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecord] | None = None) -> DatasetSplit:
+def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecord] | None = None,
+                 log: Callable[[str], None] = print) -> DatasetSplit:
     """The dataset folder's rows split into K-fold pool and held-out test; bad files listed, not skipped silently.
+
+    Unlabelled rows (label -1, e.g. a dataset's test files) are left out of both, with their count in the log:
+    nothing trains, selects, scores or tests on them.
 
     Validation opens each record lazily (metadata and crop structure checked, nothing kept), so it holds one
     record at a time at any dataset size; `cache` is not filled (the ClipDatasets sharing it fill it on demand,
@@ -55,8 +59,12 @@ def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecor
         lines = "\n".join(f"  {f}: {r}" for f, r in scan.failures)
         raise ValueError(f"{len(scan.failures)} bad file(s) in {cfg.data.root} (set data.skip_bad=true "
                          f"or --skip-bad to train without them):\n{lines}")
-    pool = [r for r in scan.rows if in_pool(r)]
-    test = [r for r in scan.rows if not in_pool(r)]
+    labelled = [r for r in scan.rows if r.label >= 0]
+    if len(labelled) < len(scan.rows):
+        log(f"{cfg.data.root}: {len(scan.rows) - len(labelled)} unlabelled video(s) (label -1) left out of the folds "
+            f"and the test")
+    pool = [r for r in labelled if in_pool(r)]
+    test = [r for r in labelled if not in_pool(r)]
     if not pool:
         raise ValueError(f"{cfg.data.root}: no videos left for the folds (all {len(test)} are marked test)")
     return DatasetSplit(root=Path(cfg.data.root), rows=pool, test_rows=test, failures=scan.failures)
@@ -192,7 +200,7 @@ def prepare(cfg: Config, cache: dict | None = None, log: Callable[[str], None] =
     """The driver's set-up: dataset, fold plans, splits.json and config.yaml (written once, checked on resume)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = load_dataset(cfg, cache=cache)
+    data = load_dataset(cfg, cache=cache, log=log)
     if data.failures:
         log(f"skipping {len(data.failures)} bad file(s): " + "; ".join(f"{f} ({r})" for f, r in data.failures))
     plans = plan_folds(data.rows, cfg)
