@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.core.config import Config
+from workbench.analysis.evidence import learnability
 from workbench.synthetic import demo
 
 # The demo's recipe (ratio ~1.89:1, artefact strength 1.5, every fake type) at a third of its size, with
@@ -26,6 +27,6 @@ def test_small_demo_is_learnable(tmp_path):
     s = demo.demo_summary(tmp_path / "demo")
     assert (s["real"], s["fake"], s["identities"]) == (10, 19, 6)
     assert s["face_rate"] >= 0.95, s
-    ev = demo.learnability(npz, tmp_path / "run", preset="cpu", folds=3)
+    ev = learnability(npz, tmp_path / "run", preset="cpu", folds=3)
     assert ev["folds"] == 3
     assert ev["p_chance"] < 0.05 and ev["mean_roc_auc"] > ev["chance_q95"], ev
