@@ -8,6 +8,7 @@ from workbench.core.conditions import load_presets
 from workbench.core.config import Config
 from workbench.core.config_cli import add_engine_arguments, engine_overrides
 from workbench.study.runner import print_report, run_study
+from workbench.study.sweep import DEFAULT_PICK, format_sweep, run_sweep
 
 
 # ------------------------------------------------------------------ command line
@@ -21,15 +22,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--device", default="auto")
     add_engine_arguments(p)
+    s = p.add_argument_group("class-weight sweep (workbench.study.sweep)")
+    s.add_argument("--sweep-real-weight", type=float, nargs="+", metavar="W",
+                   help="one condition per REAL class weight W (loss.class_weights [W, 1.0]) on the --base condition, "
+                        "each evaluated honestly; then a table, a figure and the weight the inner parts pick")
+    s.add_argument("--base", help="the condition the sweep varies (default: balanced)")
+    s.add_argument("--sweep-pick", default=DEFAULT_PICK, metavar="VAL_METRIC",
+                   help=f"inner-part metric that picks the weight (default {DEFAULT_PICK})")
 
 
 def main(args: argparse.Namespace) -> int:
     engine = Config.from_dict({"engine": engine_overrides(args)}).engine
+    sweep = getattr(args, "sweep_real_weight", None)
+    if not sweep and (getattr(args, "base", None) or getattr(args, "sweep_pick", DEFAULT_PICK) != DEFAULT_PICK):
+        print("error: --base and --sweep-pick go with --sweep-real-weight", file=sys.stderr)
+        return 2
+    if sweep and args.conditions:
+        print("error: --conditions and --sweep-real-weight do not combine (the sweep makes its own conditions)",
+              file=sys.stderr)
+        return 2
+    common = dict(preset=args.preset, folds=args.folds, epochs=args.epochs, device=args.device, engine=engine)
+    summary = None
     try:
-        report = run_study(args.data, args.out, conditions=args.conditions, conditions_file=args.conditions_file,
-                           preset=args.preset, folds=args.folds, epochs=args.epochs, device=args.device, engine=engine)
+        if sweep:
+            report, summary = run_sweep(args.data, args.out, sweep, base=args.base or "balanced",
+                                        conditions_file=args.conditions_file, pick=args.sweep_pick, **common)
+        else:
+            report = run_study(args.data, args.out, conditions=args.conditions, conditions_file=args.conditions_file,
+                               **common)
     except RuntimeError as e:  # engine ray: Ray missing, or no cluster at --ray-address
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except (KeyError, ValueError) as e:  # an unknown base condition or pick metric, a bad weight
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
     print_report(report)
+    if summary is not None:
+        print(format_sweep(summary))
     return 1 if report.failed else 0

@@ -112,7 +112,8 @@ class LossConfig:
 class MethodsConfig:
     """The study's further methods against the FAKE bias (6.2, 8.2-8.3); every one off by default.
 
-    Building blocks: workbench.contrastive, workbench.hard_negatives, workbench.feature_smote.
+    Building blocks: workbench.model.contrastive, workbench.data.hard_negatives, workbench.model.feature_smote,
+    workbench.evaluation.triage; wired into a fold by workbench.training (trainer, methods, uncertainty).
     """
 
     supcon_weight: float = 0.0  # supervised contrastive loss on the pooled fused embedding, added x weight (0 = off)
@@ -127,6 +128,8 @@ class MethodsConfig:
     pseudo_label_rounds: int = 0  # self-training rounds on unlabelled clips (0 = off)
     pseudo_label_threshold: float = 0.9  # a clip is pseudo-labelled when max(P(REAL), P(FAKE)) >= this
     pseudo_label_real_only: bool = True  # pseudo-label only clips called REAL
+    # triage (every run): MC-dropout passes per out-of-fold video when the model has dropout (0 = no MC spread)
+    mc_samples: int = 10
 
 
 @dataclass
@@ -326,8 +329,9 @@ class Config:
             d.pop(k, None)
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("progress", "device", "tensorboard")}
         d["data"] = {k: v for k, v in d["data"].items() if k not in RESULT_NEUTRAL_DATA}
-        if d["methods"] == dataclasses.asdict(MethodsConfig()):  # all off: runs from before the section still resume
-            d.pop("methods")
+        d["methods"].pop("mc_samples", None)  # triage only: read after training, it cannot change a fold's model
+        if d["methods"] == {k: v for k, v in dataclasses.asdict(MethodsConfig()).items() if k != "mc_samples"}:
+            d.pop("methods")  # all off: runs from before the section still resume
         return json.dumps(d, sort_keys=True)
 
 
@@ -428,6 +432,7 @@ VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "methods.feature_smote_k": _check_at_least(1),
     "methods.pseudo_label_rounds": _check_non_negative,
     "methods.pseudo_label_threshold": _check_confidence,
+    "methods.mc_samples": _check_non_negative,
 }
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -36,6 +36,8 @@ from workbench.data.records import IndexRow, VideoRecord, load_record, resolve
 from workbench.data.storage import BadRecordError, StoredFrames
 
 CONCURRENT_ENV = "WORKBENCH_CONCURRENT_TRAINERS"
+UNLABELED_SPLIT = "unlabeled"  # clips whose labels are never read (label -1, or a label withheld by split=unlabeled)
+PSEUDO_SPLIT = "pseudo"  # unlabelled clips given a pseudo-label by self-training: the row's label, never the record's
 
 
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
@@ -295,13 +297,16 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, key) -> dict[str, torch.Tensor]:
         i, epoch, draw = key if isinstance(key, tuple) else (key, self.epoch, key)
-        rec = self.record(i)
+        rec, row = self.record(i), self.rows[i]
         rng = np.random.default_rng([self.seed, epoch, draw]) if self.train else None
         idx = sample_indices(rec.n_frames, rec.fps, self.cfg, self.train, rng, self.full)
-        plan = augment.plan(self.cfg.augment, rec.label, (self.seed, epoch, draw)) if self.train else None
+        plan = augment.plan(self.cfg.augment, row.label, (self.seed, epoch, draw)) if self.train else None
         if plan is not None and plan.audio_noise:
             rec = replace(rec, audio=augment.noisy_mfcc(rec, plan, self.cfg.audio))
         item = clip_from_record(rec, idx)
+        if row.split in (UNLABELED_SPLIT, PSEUDO_SPLIT):  # the record's own labels (a withheld one) are never read
+            item["label"] = torch.tensor(row.label, dtype=torch.long)
+            item["frame_label"] = torch.full_like(item["frame_label"], row.label)
         if plan is not None:
             item["face"], item["lip"] = augment.apply_video(item["face"], item["lip"], plan)
         item["index"] = torch.tensor(i)
@@ -428,9 +433,10 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 @dataclass
 class DatasetSplit:
-    """Train and test rows of a dataset folder, plus the files that failed validation."""
+    """Train and test rows of a dataset folder, the unlabelled rows (label -1), and the files that failed validation."""
 
     root: Path
     rows: list[IndexRow]
     test_rows: list[IndexRow]
     failures: list[tuple[str, str]]
+    unlabeled_rows: list[IndexRow] = field(default_factory=list)  # split=unlabeled, label -1: self-training only

@@ -471,8 +471,9 @@ def scan_folder(root: str | Path, index: str = "index.csv", validate: bool = Fal
 
 def split_of(relpath: Path) -> str:
     """The split of an unindexed file: `test` under a top-level test/ folder (the original study's train/, val/,
-    test/ layout), else `train` (the K-fold pool, train/ and val/ alike)."""
-    return "test" if len(relpath.parts) > 1 and relpath.parts[0].lower() == "test" else "train"
+    test/ layout), `unlabeled` under unlabeled/ (its labels never read), else `train` (train/ and val/ alike)."""
+    top = relpath.parts[0].lower() if len(relpath.parts) > 1 else ""
+    return top if top in ("test", "unlabeled") else "train"
 
 
 def resolve(root: str | Path, relpath: str) -> Path:

@@ -71,23 +71,29 @@ def toy_record(video_id: str, label: int, n_frames: int, *, face: int = 32, lip:
 def make_toy_dataset(root: str | Path, *, n_real: int = 12, n_fake: int = 20, frames: tuple[int, int] = (24, 48),
                      face: int = 32, lip: int = 16, n_groups: int = 8, n_test_long: int = 0, long_frames: int = 300,
                      seed: int = 0, strength: float = 1.0, fake_types: Sequence[str] = ("all",),
-                     n_partial: int = 0, n_test_long_fake: int = 0, n_test_short: tuple[int, int] = (0, 0)) -> Path:
+                     n_partial: int = 0, n_test_long_fake: int = 0, n_test_short: tuple[int, int] = (0, 0),
+                     n_unlabeled: tuple[int, int] = (0, 0), withhold_labels: bool = False) -> Path:
     """Write a toy dataset folder (npz + index.csv); returns the folder.
 
     FAKE clips take ``fake_types`` in turn; ``n_partial`` partial fakes (after the others, ids partial_*)
     carry theirs on one segment of a third to a half of their frames, with frame labels.
     The held-out test split (split=test): `n_test_long` long REAL and `n_test_long_fake` long FAKE clips of
     `long_frames` frames, and `n_test_short` = (REAL, FAKE) clips of pool length.
+    `n_unlabeled` = (REAL-like, FAKE-like) clips of split=unlabeled (ids unlabeled_*, last), stored with label -1
+    as ``workbench ingest --unlabeled`` does, or with ``withhold_labels`` with their true label kept in the files
+    (the split alone marks them unlabelled: a test that the label is never read).
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
     rows = []
     specs = ([(0, "train", False)] * n_real + [(1, "train", False)] * n_fake + [(0, "test", True)] * n_test_long
              + [(1, "test", True)] * n_test_long_fake + [(0, "test", False)] * n_test_short[0]
-             + [(1, "test", False)] * n_test_short[1] + [(1, "partial", False)] * n_partial)
+             + [(1, "test", False)] * n_test_short[1] + [(1, "partial", False)] * n_partial
+             + [(0, "unlabeled", False)] * n_unlabeled[0] + [(1, "unlabeled", False)] * n_unlabeled[1])
     for i, (label, split, long) in enumerate(specs):
         n = long_frames if long else int(rng.integers(frames[0], frames[1] + 1))
         vid = f"{'real' if label == 0 else 'fake'}_{i:03d}" + ("_long" if long else "_test" if split == "test" else "")
+        vid = f"unlabeled_{i:03d}" if split == "unlabeled" else vid
         fake_type = fake_types[(i - n_real) % len(fake_types)] if label == 1 else "all"
         segments = None
         if split == "partial":
@@ -97,6 +103,8 @@ def make_toy_dataset(root: str | Path, *, n_real: int = 12, n_fake: int = 20, fr
             segments = [(start, start + length)]
         rec = toy_record(vid, label, n, face=face, lip=lip, group=f"id{i % n_groups}", rng=rng, strength=strength,
                          fake_type=fake_type, segments=segments)
+        if split == "unlabeled" and not withhold_labels:
+            rec.label = -1
         save_record(root / f"{vid}.npz", rec)
         rows.append(row_for(rec, f"{vid}.npz", split))
     write_index(root / "index.csv", rows)

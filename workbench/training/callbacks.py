@@ -7,6 +7,7 @@ early stopping counts the epoch, the history CSV and the last checkpoint after b
 
     BestCheckpoint   the best epoch by `train.checkpoint_monitor`: its checkpoint and its predictions
     EarlyStopping    stop after `train.patience` epochs without improvement of `train.early_stop_monitor`
+                     (both skip contrastive pre-training epochs, `phase` = pretrain in the row)
     HistoryCSV       history.csv, one row per epoch
     LastCheckpoint   the last epoch's checkpoint with every RNG state (exact resume)
     TensorBoard      every metric of the epoch as a scalar (optional dependency)
@@ -47,6 +48,12 @@ def better(value: float, best: float | None, mode: str) -> bool:
     return value > best if mode == "max" else value < best
 
 
+def pretraining(row: dict) -> bool:
+    """An epoch of contrastive pre-training (methods.supcon_pretrain_epochs): its classifier is untrained, so
+    neither the best checkpoint nor early stopping reads it."""
+    return row.get("phase") == "pretrain"
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
     """torch.save to a temporary file, then rename: a crash never leaves half a checkpoint."""
     return atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -77,6 +84,8 @@ class BestCheckpoint(Callback):
         self.path, self.monitor, self.mode = Path(path), monitor, metric_mode(monitor)
 
     def on_epoch_end(self, trainer, state, row, val, outer) -> None:
+        if pretraining(row):
+            return
         value = row.get(self.monitor)
         if better(value, state.best["value"], self.mode):
             state.best.update(value=value, epoch=int(row["epoch"]), metrics=dict(row))
@@ -97,6 +106,8 @@ class EarlyStopping(Callback):
         return self.patience > 0 and state.bad_epochs >= self.patience
 
     def on_epoch_end(self, trainer, state, row, val, outer) -> None:
+        if pretraining(row):
+            return
         value = row.get(self.monitor)
         if better(value, state.best["es_value"], self.mode):
             state.best["es_value"], state.bad_epochs = value, 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -30,12 +31,14 @@ import torch
 
 from workbench.core.config import Config
 from workbench.core.metric_names import metric_mode
-from workbench.data.dataset import ClipDataset, DatasetSplit, load_for_model
+from workbench.data.dataset import UNLABELED_SPLIT, ClipDataset, DatasetSplit, load_for_model
 from workbench.data.records import IndexRow, VideoRecord, resolve, scan_folder, write_json
 from workbench.data.splits import FoldPlan, make_folds, plan_folds  # noqa: F401  (make_folds: public API)
 from workbench.evaluation.metrics import evaluation_metrics
+from workbench.training.methods import after_fit, pseudo_label_rounds
 from workbench.training.predict import predict_record
 from workbench.training.trainer import Trainer, epoch_line
+from workbench.training.uncertainty import mc_outer, triage_section
 
 OPTIMISM_METRICS = ("acc", "balanced_acc", "roc_auc", "f1")  # video-level metrics whose selection optimism is reported
 STD_DDOF = 1  # every standard deviation across folds is the sample std (ddof=1)
@@ -59,15 +62,17 @@ def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecor
         lines = "\n".join(f"  {f}: {r}" for f, r in scan.failures)
         raise ValueError(f"{len(scan.failures)} bad file(s) in {cfg.data.root} (set data.skip_bad=true "
                          f"or --skip-bad to train without them):\n{lines}")
-    labelled = [r for r in scan.rows if r.label >= 0]
+    unlabelled = lambda r: r.label < 0 or r.split == UNLABELED_SPLIT  # noqa: E731  (a withheld label is never read)
+    labelled = [r for r in scan.rows if not unlabelled(r)]
     if len(labelled) < len(scan.rows):
-        log(f"{cfg.data.root}: {len(scan.rows) - len(labelled)} unlabelled video(s) (label -1) left out of the folds "
-            f"and the test")
+        log(f"{cfg.data.root}: {len(scan.rows) - len(labelled)} unlabelled video(s) (label -1 or split=unlabeled) left "
+            f"out of the folds and the test" + (" (self-training candidates)" if cfg.methods.pseudo_label_rounds else ""))
     pool = [r for r in labelled if in_pool(r)]
     test = [r for r in labelled if not in_pool(r)]
     if not pool:
         raise ValueError(f"{cfg.data.root}: no videos left for the folds (all {len(test)} are marked test)")
-    return DatasetSplit(root=Path(cfg.data.root), rows=pool, test_rows=test, failures=scan.failures)
+    return DatasetSplit(root=Path(cfg.data.root), rows=pool, test_rows=test, failures=scan.failures,
+                        unlabeled_rows=[replace(r, label=-1, split=UNLABELED_SPLIT) for r in scan.rows if unlabelled(r)])
 
 
 def check_splits(out: Path, cfg: Config, plans: list[FoldPlan]) -> None:
@@ -162,6 +167,9 @@ def run_fold(cfg: Config, plan: FoldPlan, data: DatasetSplit, *, cache: dict | N
         return res
     cache = {} if cache is None else cache
     fit_ds, sel_ds, outer_ds = _datasets(cfg, plan, data, cache)
+    extra: dict = {}  # what the study's further methods record (workbench.training.methods, .uncertainty)
+    if cfg.methods.pseudo_label_rounds > 0:
+        fit_ds, extra["pseudo_label"] = pseudo_label_rounds(cfg, plan, data, fit_ds, sel_ds, fdir, log)
     trainer = Trainer(cfg, fit_ds, sel_ds, fdir, outer_ds=outer_ds)
 
     def _log_epoch(tr_, epoch, row, best_epoch):
@@ -170,12 +178,14 @@ def run_fold(cfg: Config, plan: FoldPlan, data: DatasetSplit, *, cache: dict | N
             on_epoch_end(fold=k, epoch=epoch, row=row)
     trainer.add_callback("on_epoch_end", _log_epoch)
     fit = trainer.fit()
-    test = score_fold(trainer, fit.best_path, cfg, plan, data, fdir, cache)
-    metrics = {m: v for m, v in fit.best_metrics.items() if m.startswith(("train_", "val_", "outer_"))}
+    scored, rescored = after_fit(trainer, fit, cfg, plan, fit_ds, sel_ds, outer_ds, fdir, extra)  # feature SMOTE
+    test = score_fold(trainer, scored, cfg, plan, data, fdir, cache)
+    extra["mc_dropout"] = mc_outer(trainer, cfg, outer_ds, fdir, k)
+    metrics = {m: v for m, v in {**fit.best_metrics, **rescored}.items() if m.startswith(("train_", "val_", "outer_"))}
     res = {"fold": k, "best_epoch": fit.best_epoch, "epochs_run": len(fit.history),
            "stopped_early": fit.stopped_early, "seconds": fit.seconds, "selection": cfg.split.selection,
            "metrics": metrics, "selection_optimism": selection_optimism(fit.history, fit.best_epoch),
-           "test_metrics": test, "checkpoint": str(fit.best_path.relative_to(cfg.out)), **plan.to_dict()}
+           "test_metrics": test, "checkpoint": str(scored.relative_to(cfg.out)), **extra, **plan.to_dict()}
     write_json(done, res)
     log(f"[{cfg.name}] fold {k}: epoch {fit.best_epoch} chosen on the {'inner part' if plan.inner_ids else 'scoring fold'}"
         f"  outer_acc {metrics.get('outer_acc', math.nan):.4f}" + (f"  test_acc {test['test_acc']:.4f}" if test else ""))
@@ -265,6 +275,7 @@ def collect(cfg: Config, fold_results: list[dict], data: DatasetSplit) -> dict:
                "complete": len(fold_results) == cfg.split.kfold,
                "test_ids": [r.video_id for r in data.test_rows],
                "skipped_files": [{"file": f, "reason": r} for f, r in data.failures]}
+    results["triage"] = triage_section(cfg, fold_results)  # after heldout_section: it reads predictions_test_videos.csv
     write_json(out / "kfold_results.json", results)
     return results
 

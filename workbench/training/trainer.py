@@ -6,9 +6,16 @@ metric plus the last one. Metrics of the selection set are `val_*` (early stoppi
 checkpoint read only these); a scoring set, when given, is evaluated every epoch as `outer_*`
 and never used for a choice. The last checkpoint holds every RNG state, so an interrupted fit
 resumed from it ends with the same weights as an uninterrupted one.
+
+The study's further methods inside the loop (`methods`, all off by default): a supervised contrastive term
+(Khosla et al. 2020) on the pooled fused embedding beside the objective (`supcon_weight`, `supcon_temperature`),
+or SupCon alone for the first `supcon_pretrain_epochs` epochs (rows `phase` = pretrain, never selected), then
+fine-tuning; hard-negative mining (`hard_negatives_*`): after the warm-up each epoch's draws are weighted by the
+previous epoch's training P(REAL) (workbench.data.loading.hard_negative_weights), which the checkpoints keep.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import defaultdict
@@ -25,8 +32,9 @@ from tqdm.auto import tqdm
 from workbench.core.config import Config
 from workbench.core.runtime import amp_dtype, autocast, init_seed, resolve_device, rng_state, set_rng_state
 from workbench.data.dataset import ClipDataset, to_device
-from workbench.data.loading import LoaderPool
+from workbench.data.loading import LoaderPool, hard_negative_weights
 from workbench.evaluation.metrics import evaluation_metrics
+from workbench.model.contrastive import EmbeddingTap, supcon_loss
 from workbench.model.losses import build_objective, posthoc_adjust
 from workbench.model.mmmsba import MMMSBA
 from workbench.training.callbacks import (
@@ -110,6 +118,10 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
         self.loaders = LoaderPool(cfg, self.device, kept=(train_ds, val_ds, outer_ds))
+        self.p_real_prev: np.ndarray | None = None  # hard-negative mining: last epoch's P(REAL) per training clip
+        if cfg.methods.supcon_pretrain_epochs >= cfg.train.epochs:
+            raise ValueError(f"methods.supcon_pretrain_epochs={cfg.methods.supcon_pretrain_epochs} leaves no epoch of "
+                             f"fine-tuning in train.epochs={cfg.train.epochs}; pre-train for fewer epochs")
         for m in (cfg.train.early_stop_monitor, cfg.train.checkpoint_monitor):
             if m.startswith("val_loc_") and not (val_ds is not None and val_ds.full):
                 raise ValueError(f"monitor {m!r} is a localization score, computed only when the selection part is "
@@ -125,52 +137,89 @@ class Trainer:
             fn(self, **info)
 
     # ------------------------------------------------------------------ loaders
-    def _loader(self, ds: ClipDataset, train: bool, epoch: int) -> DataLoader:
+    def _loader(self, ds: ClipDataset, train: bool, epoch: int, weights: np.ndarray | None = None) -> DataLoader:
         """Batches of `ds` from the fit's loader pool (workbench.data.loading: the data-loading policy)."""
-        return self.loaders.loader(ds, train, epoch)
+        return self.loaders.loader(ds, train, epoch, weights)
 
     def close(self) -> None:
         """Stop the kept loaders' workers (a fit does this when it ends)."""
         self.loaders.close()
 
     # ------------------------------------------------------------------ one epoch
+    def pretraining(self, epoch: int) -> bool:
+        """True in the contrastive pre-training epochs (methods.supcon_pretrain_epochs): SupCon alone, never selected."""
+        return epoch < self.cfg.methods.supcon_pretrain_epochs
+
+    def batch_loss(self, batch: dict[str, torch.Tensor], epoch: int) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
+        """(loss, model output, SupCon term or None) of one batch: the objective, plus methods.supcon_weight x SupCon
+        on the pooled fused embedding (workbench.model.contrastive), or SupCon alone while pre-training."""
+        m = self.cfg.methods
+        pre = self.pretraining(epoch)
+        tap = EmbeddingTap(self.model) if pre or m.supcon_weight > 0 else None  # off: the plain forward, no hook
+        with tap or contextlib.nullcontext(), autocast(self.device, self.dtype):
+            out = self.forward(batch)
+        sc = None if tap is None else supcon_loss(tap.embedding(batch["mask"]), batch["label"], m.supcon_temperature)
+        if pre:
+            return sc, out, sc
+        loss = self.objective(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"],
+                              frame_labels=batch["frame_label"])["loss"]
+        return (loss if sc is None else loss + m.supcon_weight * sc), out, sc
+
+    def _step(self, loss: torch.Tensor) -> None:
+        """Backward, clip, optimiser step (through the fp16 scaler when there is one)."""
+        self.opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.opt)
+        else:
+            loss.backward()
+        if self.cfg.train.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
+
     def train_epoch(self, epoch: int) -> dict[str, float]:
-        """One pass over the training clips; returns train_loss and train_acc."""
+        """One pass over the training clips; returns train_loss and train_acc (and train_supcon when it is on).
+
+        Under hard-negative mining the epoch's draws are weighted by the previous epoch's training predictions
+        (`p_real_prev`, kept in the checkpoints), and this epoch's are recorded for the next.
+        """
         self.model.train()
-        loader = self._loader(self.train_ds, train=True, epoch=epoch)
-        total, correct, n = 0.0, 0, 0
+        weights = hard_negative_weights(self.cfg, self.train_ds.labels, self.p_real_prev, epoch)
+        loader = self._loader(self.train_ds, train=True, epoch=epoch, weights=weights)
+        track = self.cfg.methods.hard_negatives_fraction > 0
+        p_sum, p_n = np.zeros(len(self.train_ds)), np.zeros(len(self.train_ds))
+        total, sc_total, sc_n, correct, n = 0.0, 0.0, 0, 0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.cfg.train.progress)
         for step, batch in enumerate(bar):
             batch = to_device(batch, self.device)
-            with autocast(self.device, self.dtype):
-                out = self.forward(batch)
-            losses = self.objective(out["frame_logits"], out["video_logits"], batch["label"], batch["mask"],
-                                    frame_labels=batch["frame_label"])
-            loss = losses["loss"]
+            loss, out, sc = self.batch_loss(batch, epoch)
             lv = loss.item()  # one host sync per step
             if not math.isfinite(lv):
                 raise FloatingPointError(f"non-finite training loss at epoch {epoch}, step {step}")
-            self.opt.zero_grad(set_to_none=True)
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-                self.scaler.unscale_(self.opt)
-            else:
-                loss.backward()
-            if self.cfg.train.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip)
-            if self.scaler is not None:
-                self.scaler.step(self.opt)
-                self.scaler.update()
-            else:
-                self.opt.step()
+            self._step(loss)
             B = batch["label"].shape[0]
             total += lv * B
+            if sc is not None:
+                sc_total, sc_n = sc_total + float(sc.detach()) * B, sc_n + B
             correct += int((out["video_logits"].argmax(-1) == batch["label"]).sum())
             n += B
+            if track:  # P(REAL) of each drawn clip, averaged over its draws
+                idx = batch["index"].cpu().numpy()
+                np.add.at(p_sum, idx, torch.softmax(out["video_logits"].detach().float(), -1)[:, 0].cpu().numpy())
+                np.add.at(p_n, idx, 1)
             bar.set_postfix(loss=f"{total / n:.4f}")
             self.trigger("on_batch_end", epoch=epoch, step=step, loss=lv)
         self.sched.step()
-        return {"train_loss": total / max(n, 1), "train_acc": correct / max(n, 1)}
+        if track:
+            self.p_real_prev = np.where(p_n > 0, p_sum / np.maximum(p_n, 1), np.nan)
+        row = {"train_loss": total / max(n, 1), "train_acc": correct / max(n, 1)}
+        if self.cfg.methods.supcon_weight > 0 or self.cfg.methods.supcon_pretrain_epochs > 0:
+            row["train_supcon"] = sc_total / sc_n if sc_n else math.nan  # NaN: not computed (fine-tuning, weight 0)
+        return row
 
     @torch.no_grad()
     def evaluate(self, ds: ClipDataset, prefix: str = "val_") -> EvalResult:
@@ -231,7 +280,7 @@ class Trainer:
                 "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict() if self.scaler else None,
                 "epoch": epoch, "history": history, "best": state.best, "bad_epochs": state.bad_epochs,
                 "metrics": history[-1] if history else {}, "config": self.cfg.to_dict(),
-                "fingerprint": self.cfg.fingerprint(), "rng": rng_state()}
+                "fingerprint": self.cfg.fingerprint(), "rng": rng_state(), "p_real_prev": self.p_real_prev}
 
     def _resume(self, last_path: Path) -> FitState:
         """Model, optimiser, scheduler, scaler and RNG states from the last checkpoint; the fit's state."""
@@ -246,11 +295,14 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         if state.get("rng") is not None:
             set_rng_state(state["rng"])
+        self.p_real_prev = state.get("p_real_prev")  # what the next epoch's hard-negative draws read
         return FitState(state["history"], state["best"], state["bad_epochs"], state["epoch"] + 1)
 
     def _epoch(self, epoch: int) -> tuple[dict[str, float], EvalResult | None, EvalResult | None]:
         """Train one epoch, evaluate the selection set (val_*) and the scoring set (outer_*): (row, val, outer)."""
         row = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"]}
+        if self.cfg.methods.supcon_pretrain_epochs > 0:  # pre-training epochs are never selected (callbacks)
+            row["phase"] = "pretrain" if self.pretraining(epoch) else "train"
         row.update(self.train_epoch(epoch))
         val = self.evaluate(self.val_ds, "val_") if self.val_ds is not None else None
         if self.outer_ds is None:
