@@ -321,3 +321,16 @@ def test_format_table_survives_a_null_metric():
     res = {"folds": [{"fold": 0, "best_epoch": 1, "metrics": {"outer_acc": 0.5, "outer_roc_auc": None}}],
            "mean": {"outer_acc": 0.5, "outer_roc_auc": None}, "std": {"outer_acc": None}}
     assert "nan" in format_table(res)
+
+
+def test_selection_last_trains_a_fixed_budget_and_chooses_nothing(toy, tmp_path):
+    cfg = tiny_cfg(toy, tmp_path / "last", "train.epochs=3", "split.kfold=2", "split.selection=last",
+                   "train.patience=1", "eval.full_frames=false", "eval.test=false")
+    res = run_kfold(cfg, log=lambda s: None)
+    assert res["selection"] == "last"
+    for f in res["folds"]:
+        assert f["inner_ids"] == [] and f["best_epoch"] == 2 and f["epochs_run"] == 3  # patience has no say
+        assert not any(k.startswith("val_") for k in f["metrics"])
+        hist = pd.read_csv(tmp_path / "last" / f"fold_{f['fold']}" / "history.csv")
+        assert f["metrics"]["outer_acc"] == pytest.approx(hist["outer_acc"].iloc[-1])
+        assert set(f["train_ids"]) | set(f["outer_ids"]) == {r.video_id for r in load_dataset(cfg).rows}

@@ -71,14 +71,16 @@ class Callback:
 
 
 class BestCheckpoint(Callback):
-    """The best epoch by a monitor: its checkpoint and the selection / scoring predictions of that epoch."""
+    """The best epoch by a monitor (None: every epoch, so the last one is kept): its checkpoint and the selection /
+    scoring predictions of that epoch."""
 
-    def __init__(self, path: Path, monitor: str):
-        self.path, self.monitor, self.mode = Path(path), monitor, metric_mode(monitor)
+    def __init__(self, path: Path, monitor: str | None):
+        self.path, self.monitor = Path(path), monitor
+        self.mode = metric_mode(monitor) if monitor else "max"
 
     def on_epoch_end(self, trainer, state, row, val, outer) -> None:
-        value = row.get(self.monitor)
-        if better(value, state.best["value"], self.mode):
+        value = row.get(self.monitor) if self.monitor else None
+        if self.monitor is None or better(value, state.best["value"], self.mode):
             state.best.update(value=value, epoch=int(row["epoch"]), metrics=dict(row))
             save_checkpoint(self.path, trainer.checkpoint_state(int(row["epoch"]), state))
             for name, ev in (("val", val), ("outer", outer)):
