@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import TINY
 
 from workbench.cli.kfold import add_arguments, config_from_args
 from workbench.core.config import Config, EngineConfig
@@ -31,8 +32,6 @@ from workbench.study import runner as study
 from workbench.synthetic.toydata import make_toy_dataset
 from workbench.training.engine import run_kfold
 
-TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
-        "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003"]
 GRID = {"baseline": {}, "balanced": {"train": {"weighted_sampler": True}, "loss": {"weighted": True}},
         "broken": {"model": {"attention": "bogus"}},  # accepted by the config, raises in every fold task
         "nofolds": {"split": {"kfold": 50}}}  # fails in the driver's set-up

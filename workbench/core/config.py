@@ -383,9 +383,9 @@ def _check_monitor(name: str, value: str) -> None:
                          f"valid monitors: {sorted(valid)}")
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"config field {name} must be positive, got {value!r}")
+def _check_positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"config field {name} must be positive (or null), got {value!r}")
 
 
 def _check_non_negative(name: str, value: float | None) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
@@ -24,8 +24,22 @@ import torch
 from workbench.core.metric_names import metric_mode
 from workbench.data.records import atomic_write
 
-if TYPE_CHECKING:  # the trainer imports this module; callbacks only receive it
-    from workbench.training.trainer import EvalResult, Trainer
+
+@dataclass
+class EvalResult:
+    """Metrics and predictions of one evaluation of a set: video rows and frame rows."""
+
+    metrics: dict[str, float]
+    videos: pd.DataFrame
+    frames: pd.DataFrame
+
+
+class Trainer(Protocol):
+    """What a callback uses of the trainer that runs it (workbench.training.trainer.Trainer)."""
+
+    out_dir: Path
+
+    def checkpoint_state(self, epoch: int, state: FitState) -> dict[str, Any]: ...
 
 
 @dataclass

@@ -33,6 +33,7 @@ from workbench.training.callbacks import (
     BestCheckpoint,
     Callback,
     EarlyStopping,
+    EvalResult,
     FitState,
     HistoryCSV,
     LastCheckpoint,
@@ -71,13 +72,6 @@ class FitResult:
     last_path: Path
     stopped_early: bool = False
     seconds: float = 0.0
-
-
-@dataclass
-class EvalResult:
-    metrics: dict[str, float]
-    videos: pd.DataFrame
-    frames: pd.DataFrame
 
 
 class Trainer:
