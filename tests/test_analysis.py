@@ -127,7 +127,7 @@ def test_load_run_names_missing_file(tmp_path: Path) -> None:
 def test_load_runs_every_finished_condition_or_the_named_ones(runs: dict[str, A.Run]) -> None:
     root = runs["baseline"].path.parent
     every = A.load_runs(root)
-    assert list(every) == ["balanced", "baseline", "reshuffled"]  # study.condition_dirs order
+    assert list(every) == ["balanced", "baseline", "reshuffled"]  # runs.condition_dirs order
     pd.testing.assert_frame_equal(every["baseline"].videos, runs["baseline"].videos)
     assert list(A.load_runs(root, ["reshuffled", "baseline"])) == ["reshuffled", "baseline"]
     assert list(A.load_runs(root, [])) == list(every)
@@ -409,3 +409,54 @@ def test_compact_paradox(runs: dict[str, A.Run]) -> None:
     c = compact_paradox(A.paradox_table(runs)).set_index("condition")
     assert c.loc["baseline", "acc"] == "0.850 ± 0.050"
     assert list(c.index) == ["baseline", "balanced", "reshuffled"] and "real_frame_pfake_mean" in c
+
+
+# ------------------------------------------------------------------ the typed reader of a run folder
+def test_read_run_is_typed_and_reads_older_runs(runs: dict[str, A.Run], tmp_path: Path) -> None:
+    from workbench.analysis.runs import FoldResult, read_run
+    run = read_run(runs["baseline"].path)
+    assert run.condition == "baseline" and run.selection == "inner" and run.std_ddof == 1 and not run.complete
+    assert [f.fold for f in run.folds] == [0, 1, 2] and all(isinstance(f, FoldResult) for f in run.folds)
+    f = run.folds[1]
+    assert f.outer_ids == ["v01", "v04", "v07", "v10"] and f.inner_ids == ["v00"] and f.best_epoch == 2
+    assert f.metric("outer_acc") == 0.85 and math.isnan(f.metric("nope")) and f.checkpoint is None
+    np.testing.assert_allclose(run.fold_values("outer_acc"), [0.80, 0.85, 0.90])
+    assert run.test["ensemble"]["test_acc"] == pytest.approx(2 / 3) and "acc" in run.selection_optimism
+    assert runs["baseline"].folds == run.folds and runs["baseline"].results == run.raw  # tables.Run reads the same
+    old = tmp_path / "old"  # an older run: val_ids for the scoring fold, no selection, folds out of order
+    old.mkdir()
+    (old / "kfold_results.json").write_text(json.dumps({"folds": [
+        {"fold": 1, "train_ids": ["a"], "val_ids": ["b"], "checkpoint": "fold_1/m.pth"},
+        {"fold": 0, "train_ids": ["b"], "val_ids": ["a"], "checkpoint": "fold_0/m.pth",
+         "metrics": {"outer_acc": None}}]}))
+    run = read_run(old)
+    assert [f.fold for f in run.folds] == [0, 1] and run.folds[0].outer_ids == ["a"] and run.selection == "outer"
+    assert run.checkpoints == [old / "fold_0" / "m.pth", old / "fold_1" / "m.pth"] and run.test is None
+    assert math.isnan(run.folds[0].metric("outer_acc")) and run.condition == "old"
+
+
+def test_missing_run_names_the_commands_that_make_it(tmp_path: Path) -> None:
+    from workbench.analysis.runs import fold_checkpoints, read_run
+    (tmp_path / "study" / "focal").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"no finished condition 'focal'.*workbench study --data DATA") as e:
+        read_run(tmp_path / "study" / "focal")
+    assert "workbench kfold --data DATA --out" in str(e.value)
+    with pytest.raises(FileNotFoundError, match="focal"):
+        fold_checkpoints(tmp_path / "study" / "focal")
+
+
+def test_models_for_and_finished_conditions(tmp_path: Path) -> None:
+    from workbench.analysis.runs import finished_conditions, models_for
+    cond = tmp_path / "study" / "base"
+    cond.mkdir(parents=True)
+    (cond / "kfold_results.json").write_text(json.dumps({"folds": [
+        {"fold": 0, "train_ids": ["a"], "inner_ids": ["c"], "outer_ids": ["b"], "checkpoint": "fold_0/m.pth"},
+        {"fold": 1, "train_ids": ["b"], "inner_ids": ["c"], "outer_ids": ["a"], "checkpoint": "fold_1/m.pth"}]}))
+    assert models_for(cond, "t") == ([cond / "fold_0" / "m.pth", cond / "fold_1" / "m.pth"], "held-out")
+    assert models_for(cond, "a") == ([cond / "fold_1" / "m.pth"], "out-of-fold (fold 1)")
+    with pytest.raises(KeyError, match="every fold"):
+        models_for(cond, "c")  # in both folds' inner parts
+    (tmp_path / "study" / "zeta").mkdir()
+    (tmp_path / "study" / "zeta" / "kfold_results.json").write_text("{}")
+    assert finished_conditions(tmp_path / "study") == ["base", "zeta"]
+    assert finished_conditions(tmp_path / "study", ["zeta", "nope", "base"]) == ["zeta", "base"]
