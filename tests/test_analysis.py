@@ -460,3 +460,28 @@ def test_models_for_and_finished_conditions(tmp_path: Path) -> None:
     (tmp_path / "study" / "zeta" / "kfold_results.json").write_text("{}")
     assert finished_conditions(tmp_path / "study") == ["base", "zeta"]
     assert finished_conditions(tmp_path / "study", ["zeta", "nope", "base"]) == ["zeta", "base"]
+
+
+# ------------------------------------------------------------------ notebook 04's calibration over conditions
+def test_calibrate_runs_fits_each_condition_on_its_inner_part(runs: dict[str, A.Run], tmp_path: Path) -> None:
+    from workbench.analysis import calibration as AC
+    path = make_run(tmp_path, "inner", acc=[0.8] * K, pfake=[0.5] * K, shift=1, seed=5)
+    videos, frames = pd.read_csv(path / "predictions_videos.csv"), pd.read_csv(path / "predictions_frames.csv")
+    for k in range(K):  # the other folds' clips stand in for fold k's inner part
+        videos[videos["fold"] != k].drop(columns="fold").to_csv(path / f"fold_{k}" / "val_videos.csv", index=False)
+        frames[frames["fold"] != k].drop(columns="fold").to_csv(path / f"fold_{k}" / "val_frames.csv", index=False)
+    inner = A.load_run(path)
+    study = AC.calibrate_runs({"baseline": runs["baseline"], "inner": inner}, n_bins=5)
+    assert study.skipped == ["baseline"] and study.calibrated == ["inner"]  # baseline has no inner predictions
+    ref = C.calibration_report({"video": inner.inner_videos, "frame": inner.inner_frames},
+                               {"video": inner.videos, "frame": inner.frames}, n_bins=5).reset_index()
+    pd.testing.assert_frame_equal(study.report.drop(columns="condition"), ref)
+    assert (study.report["condition"] == "inner").all()
+    levels = AC.reliability_inputs(inner)
+    y, probs = levels["frame"]
+    assert list(levels) == ["video", "frame"] and list(probs) == ["uncalibrated", "temperature", "platt"]
+    np.testing.assert_array_equal(y, inner.frames["label"].to_numpy())
+    np.testing.assert_allclose(probs["platt"], C.calibrate_per_fold(inner.inner_frames, inner.frames, "platt",
+                                                                   "frame").table["p_fake_cal"])
+    assert AC.calibrate_runs({"baseline": runs["baseline"]}).report.empty
+
