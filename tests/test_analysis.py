@@ -1,6 +1,7 @@
 """Analysis layer and figures on small synthetic run folders."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -484,4 +485,39 @@ def test_calibrate_runs_fits_each_condition_on_its_inner_part(runs: dict[str, A.
     np.testing.assert_allclose(probs["platt"], C.calibrate_per_fold(inner.inner_frames, inner.frames, "platt",
                                                                    "frame").table["p_fake_cal"])
     assert AC.calibrate_runs({"baseline": runs["baseline"]}).report.empty
+
+
+# ------------------------------------------------------------------ the metrics.json schemas
+def test_every_notebook_has_a_schema_and_it_round_trips(runs: dict[str, A.Run], tmp_path: Path) -> None:
+    from workbench.analysis import notebook_metrics as NM
+    assert sorted(NM.SCHEMAS) == ["01_class_imbalance", "02_kfold_training", "03_temporal_pfake",
+                                  "04_calibration_thresholds", "05_compare_conditions", "06_localization_attribution"]
+    run = runs["baseline"]
+    kfold = dataclasses.replace(run.kfold, raw={**run.kfold.raw, "complete": True, "std_ddof": 1})
+    agg = A.aggregation_table(run.frames, videos_df=run.videos)
+    m = NM.KFoldTrainingMetrics.from_run(kfold, agg, pd.DataFrame({"scope": ["oof"], "loc_score": [math.nan]}))
+    assert list(m.to_json()) == NM.KFoldTrainingMetrics.keys() == [
+        "condition", "complete", "n_folds", "selection", "mean", "std", "std_ddof", "best_fold", "selection_optimism",
+        "test", "aggregation", "localization"]
+    path = m.write(tmp_path / "02")
+    assert json.loads(path.read_text())["localization"] == [{"scope": "oof", "loc_score": None}]  # NaN -> null
+    back = NM.KFoldTrainingMetrics.read(tmp_path / "02")
+    assert back.mean == run.kfold.mean and back.aggregation["video_head"]["n_videos"] == 12 and back.n_folds == K
+    (tmp_path / "02" / "metrics.json").write_text(json.dumps({**m.to_json(), "extra": 1}))
+    with pytest.raises(TypeError, match="extra"):
+        NM.KFoldTrainingMetrics.read(tmp_path / "02")
+    table = pd.DataFrame({"video_id": list("abcde"), "label": [0, 1, 1, 0, 1], "group": ["p", "p", "q", "r", "r"],
+                          "split": ["train"] * 4 + ["test"]})
+    overlap = {"grouped": pd.DataFrame({"val_share_affected": [0.0, 0.0]})}
+    audit = {"mean_roc_auc": 0.5, "mean_balanced_acc": 0.5, "warning": "", "per_fold": pd.DataFrame()}
+    priors = pd.DataFrame({"method": ["baseline"], "effective_prior": [0.5]})
+    m1 = NM.ClassImbalanceMetrics.from_tables(table, overlap, audit, priors).to_json()
+    assert m1 == {"n_real": 2, "n_fake": 2, "ratio": 1.0, "n_test": 1, "identities": 3,
+                  "identity_overlap_share": {"grouped": 0.0},
+                  "shortcut_audit": {"mean_roc_auc": 0.5, "mean_balanced_acc": 0.5, "warning": ""},
+                  "effective_fake_prior": {"baseline": 0.5}}
+    par = A.paradox_table(runs)
+    m5 = NM.CompareMetrics.from_tables(list(runs), par, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
+                                       pd.DataFrame(), tmp_path / "summary.md")
+    assert [r["condition"] for r in m5.paradox] == list(runs) and m5.summary == str(tmp_path / "summary.md")
 
