@@ -521,3 +521,13 @@ def test_every_notebook_has_a_schema_and_it_round_trips(runs: dict[str, A.Run], 
                                        pd.DataFrame(), tmp_path / "summary.md")
     assert [r["condition"] for r in m5.paradox] == list(runs) and m5.summary == str(tmp_path / "summary.md")
 
+
+# ------------------------------------------------------------------ figure helpers
+def test_spans_cover_each_run_of_frames_end_inclusive() -> None:
+    fig = Figure()
+    ax = fig.subplots()
+    t = np.arange(8) * 0.5
+    coll = P._spans(ax, t, np.array([1, 1, 0, 0, 1, 0, 0, 1], bool))
+    xs = [(float(p.vertices[:, 0].min()), float(p.vertices[:, 0].max())) for p in coll.get_paths()]
+    assert xs == [(-0.25, 0.75), (1.75, 2.25), (3.25, 3.75)]  # frames 0-1, 2 and 7, each half a step either side
+    assert P._spans(ax, t, np.zeros(8, bool)) is None
