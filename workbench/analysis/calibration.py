@@ -1,7 +1,7 @@
 """Calibration of a study's conditions (notebook 04): each fold's calibrators fitted on its own inner part.
 
 The calibrators and their report live in `workbench.evaluation.calibration`; this module runs them over
-loaded runs. A run selected on the scoring fold (selection=outer) has no inner part to fit on honestly and
+loaded runs. A run without inner predictions (selection outer or last) has nothing to fit on honestly and
 is skipped (listed in `CalibrationStudy.skipped`).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ class CalibrationStudy:
 
     report: pd.DataFrame
     calibrated: list[str] = field(default_factory=list)  # the conditions in `report`, in order
-    skipped: list[str] = field(default_factory=list)  # selected on the scoring fold: no inner part to fit on
+    skipped: list[str] = field(default_factory=list)  # no inner part to fit on (selection outer or last)
 
 
 def calibrate_runs(runs: Mapping[str, Run], n_bins: int = 15) -> CalibrationStudy:

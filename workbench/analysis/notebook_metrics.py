@@ -96,7 +96,7 @@ class KFoldTrainingMetrics(NotebookMetrics):
     condition: str
     complete: bool  # every fold finished
     n_folds: int
-    selection: str  # inner (nested selection) or outer (the original protocol)
+    selection: str  # inner (nested selection), last (a fixed epoch budget) or outer (the original protocol)
     mean: dict[str, float]  # metric -> mean over folds at the chosen epochs
     std: dict[str, float]  # metric -> std over folds (ddof = std_ddof)
     std_ddof: int

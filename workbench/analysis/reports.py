@@ -170,6 +170,10 @@ def _selection_note(paradox: pd.DataFrame) -> str:
     if modes == {"inner"}:
         return ("Outer-fold (scoring-fold) metrics at the epoch chosen on each fold's inner part: no reported number "
                 "was used to choose anything. Standard deviations over folds use ddof=1.")
+    if modes <= {"inner", "last"}:
+        return ("Outer-fold (scoring-fold) metrics at the epoch chosen on each fold's inner part (selection = inner) "
+                "or at the last epoch of a fixed budget (selection = last): no reported number was used to choose "
+                "anything. Standard deviations over folds use ddof=1.")
     return ("Some conditions were selected on the scoring fold (selection = outer, the original study's protocol): "
             "their numbers are optimistic by construction. Standard deviations over folds use ddof=1.")
 

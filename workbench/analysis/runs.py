@@ -74,7 +74,7 @@ class KFoldRun:
 
     path: Path
     condition: str
-    selection: str  # inner (nested selection) or outer (the original protocol; also when not recorded)
+    selection: str  # inner (nested selection), last (a fixed budget) or outer (the original protocol; also unrecorded)
     folds: list[FoldResult]
     mean: dict[str, Any]
     std: dict[str, Any]

@@ -66,7 +66,8 @@ class Run:
 
     @property
     def selection(self) -> str:
-        """inner (epoch chosen on each fold's inner part) or outer (on the scoring fold: optimistic)."""
+        """inner (epoch chosen on each fold's inner part), last (a fixed budget: nothing chosen) or outer (chosen on
+        the scoring fold: optimistic)."""
         return self.kfold.selection
 
 
