@@ -8,7 +8,9 @@ import papermill as pm
 import pytest
 
 from workbench.analysis import tables as analysis
+from workbench.analysis.runs import condition_dirs
 from workbench.core import paths
+from workbench.core.conditions import condition_config
 from workbench.study import runner as study
 
 
@@ -33,9 +35,9 @@ def test_missing_inputs_name_the_command_that_makes_them(tmp_path, monkeypatch):
         analysis.load_runs(tmp_path / "outputs" / "study")
     (tmp_path / "elsewhere" / "baseline").mkdir(parents=True)  # a folder, but no finished condition
     with pytest.raises(FileNotFoundError, match=r"no finished condition .*`workbench study --data DATA --out elsewhere`"):
-        study.condition_dirs(tmp_path / "elsewhere")
+        condition_dirs(tmp_path / "elsewhere")
     with pytest.raises(FileNotFoundError, match="workbench demo"):
-        study.condition_config(str(tmp_path / "data" / "demo" / "npz"), str(tmp_path / "out"), "baseline")
+        condition_config(str(tmp_path / "data" / "demo" / "npz"), str(tmp_path / "out"), "baseline")
     assert not (tmp_path / "out").exists()
 
 
