@@ -15,13 +15,9 @@ from typing import Any
 import numpy as np
 
 from workbench.core import paths
+from workbench.core.metric_names import as_float
 
 RESULTS = "kfold_results.json"
-
-
-def as_float(v: Any) -> float:
-    """A number read back from JSON: None (a NaN written as null) becomes NaN."""
-    return math.nan if v is None else float(v)
 
 
 def missing_run(cond_dir: str | Path) -> FileNotFoundError:

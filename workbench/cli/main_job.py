@@ -13,7 +13,6 @@ from workbench.reporting.report_html import write_report
 from workbench.study.runner import print_report, run_study
 from workbench.synthetic.demo import build_demo
 
-
 # the main job's default grid: within its budget on 2 CPU cores, it keeps the conditions every analysis needs
 # (baseline, the study's balanced run, a loss reweighting, frame-level training, augmentation, grouped folds);
 # --all-conditions runs every condition of conditions.yaml

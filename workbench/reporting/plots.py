@@ -20,7 +20,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from workbench.analysis.tables import class_balance_table
-from workbench.data.segments import _runs as true_runs  # (first, end) of every run of True, end exclusive
+from workbench.data.segments import runs as true_runs  # (first, end) of every run of True, end exclusive
 from workbench.evaluation.metrics import expected_calibration_error, reliability_curve, video_metrics
 
 DPI = 110

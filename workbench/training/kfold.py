@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from workbench.core.config import Config
-from workbench.core.metric_names import metric_mode
+from workbench.core.metric_names import as_float, metric_mode
 from workbench.core.runtime import usable_cores
 from workbench.data.dataset import ClipDataset, DatasetSplit, load_for_model
 from workbench.data.records import IndexRow, VideoRecord, resolve, scan_folder, write_json
@@ -204,7 +204,7 @@ def summarize(folds: list[dict], key: str = "metrics") -> dict:
     names = sorted({m for f in folds for m, v in (f.get(key) or {}).items() if v is None or isinstance(v, (int, float))})
     mean, std = {}, {}
     for m in names:
-        vals = np.array([_num((f.get(key) or {}).get(m)) for f in folds], dtype=float)
+        vals = np.array([as_float((f.get(key) or {}).get(m)) for f in folds], dtype=float)
         ok = vals[~np.isnan(vals)]
         mean[m] = float(ok.mean()) if ok.size else math.nan
         std[m] = float(ok.std(ddof=STD_DDOF)) if ok.size > STD_DDOF else math.nan
@@ -285,10 +285,6 @@ def collect(cfg: Config, fold_results: list[dict], data: DatasetSplit) -> dict:
     return results
 
 
-def _num(v) -> float:
-    return math.nan if v is None else float(v)
-
-
 def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_f1", "outer_roc_auc", "outer_balanced_acc",
                                                              "outer_real_frame_acc", "outer_real_frame_pfake_mean")) -> str:
     """The study's per-fold table (outer folds, epoch chosen on the selection part) with mean ± std (ddof=1)."""
@@ -297,9 +293,9 @@ def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_
     lines = [f"outer-fold metrics, epoch {where}; std with ddof={results.get('std_ddof', 1)}", head]
     for f in results["folds"]:
         lines.append(f"{f['fold']:4d}  {f['best_epoch']:5d}  " + "  ".join(
-            f"{_num(f['metrics'].get(m)):18.4f}" for m in metrics))
+            f"{as_float(f['metrics'].get(m)):18.4f}" for m in metrics))
     lines.append("mean±std     " + "  ".join(
-        f"{_num(results['mean'].get(m)):10.4f}±{_num(results['std'].get(m)):6.4f}" for m in metrics))
+        f"{as_float(results['mean'].get(m)):10.4f}±{as_float(results['std'].get(m)):6.4f}" for m in metrics))
     opt = results.get("selection_optimism", {}).get("acc")
     if opt:
         lines.append(f"selection optimism of acc (max over epochs of outer acc - honest): {opt['mean']:+.4f}")
@@ -307,8 +303,8 @@ def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_
     if test:
         e = test["ensemble"]
         lines.append(f"held-out test ({test['n_real']} REAL / {test['n_fake']} FAKE), fold ensemble: "
-                     f"acc {_num(e.get('test_acc')):.4f}  roc_auc {_num(e.get('test_roc_auc')):.4f}  "
-                     f"REAL-frame P(Fake) {_num(e.get('test_real_frame_pfake_mean')):.4f}")
+                     f"acc {as_float(e.get('test_acc')):.4f}  roc_auc {as_float(e.get('test_roc_auc')):.4f}  "
+                     f"REAL-frame P(Fake) {as_float(e.get('test_real_frame_pfake_mean')):.4f}")
     return "\n".join(lines)
 
 
