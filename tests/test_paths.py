@@ -68,3 +68,14 @@ def test_runner_starts_kernels_in_the_notebook_folder_over_ipc(tmp_path, capfd, 
     printed = nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"]
     assert printed.strip() == f"{nbdir} 3"  # the kernel's folder is the notebook's, as under `jupyter lab notebooks/`
     assert "without encryption" not in capfd.readouterr().err
+
+
+def test_the_study_console_echoes_progress_lines_only(capsys):
+    import logging
+
+    from workbench.study.runner import _LineHandler
+    lines = ["[baseline] fold 0 epoch   1  train_loss 0.6", "[ray 2/10] balanced fold 1 done", "[72 rows x 7 columns]",
+             "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.", "   video_id  label", "WARNING: no test split"]
+    _LineHandler().emit(logging.LogRecord("papermill", logging.INFO, "", 0, "\n".join(lines), None, None))
+    shown = [ln.removeprefix("  | ") for ln in capsys.readouterr().out.splitlines()]
+    assert shown == [lines[0], lines[1], lines[5]]

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -78,8 +79,13 @@ class _LineHandler(logging.Handler):
         if record.levelno >= logging.WARNING:
             return
         for line in record.getMessage().splitlines():
-            if line.startswith("[") or "WARNING" in line:
+            if PROGRESS.match(line) or line.startswith("WARNING"):
                 print(f"  | {line.rstrip()}", flush=True)
+
+
+# `[baseline] fold 0 epoch 3 ...`, `[ray 2/10] ...`: not a pandas shape line (`[72 rows x 7 columns]`) nor a
+# kernel's own log line (`[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel`, printed at its shutdown)
+PROGRESS = re.compile(r"^\[(?!\w*App\])(ray( \d+/\d+)?|[\w.-]+)\] ")
 
 
 @dataclass
