@@ -1,6 +1,7 @@
 """Analysis layer and figures on small synthetic run folders."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -127,7 +128,7 @@ def test_load_run_names_missing_file(tmp_path: Path) -> None:
 def test_load_runs_every_finished_condition_or_the_named_ones(runs: dict[str, A.Run]) -> None:
     root = runs["baseline"].path.parent
     every = A.load_runs(root)
-    assert list(every) == ["balanced", "baseline", "reshuffled"]  # study.condition_dirs order
+    assert list(every) == ["balanced", "baseline", "reshuffled"]  # runs.condition_dirs order
     pd.testing.assert_frame_equal(every["baseline"].videos, runs["baseline"].videos)
     assert list(A.load_runs(root, ["reshuffled", "baseline"])) == ["reshuffled", "baseline"]
     assert list(A.load_runs(root, [])) == list(every)
@@ -409,3 +410,124 @@ def test_compact_paradox(runs: dict[str, A.Run]) -> None:
     c = compact_paradox(A.paradox_table(runs)).set_index("condition")
     assert c.loc["baseline", "acc"] == "0.850 ± 0.050"
     assert list(c.index) == ["baseline", "balanced", "reshuffled"] and "real_frame_pfake_mean" in c
+
+
+# ------------------------------------------------------------------ the typed reader of a run folder
+def test_read_run_is_typed_and_reads_older_runs(runs: dict[str, A.Run], tmp_path: Path) -> None:
+    from workbench.analysis.runs import FoldResult, read_run
+    run = read_run(runs["baseline"].path)
+    assert run.condition == "baseline" and run.selection == "inner" and run.std_ddof == 1 and not run.complete
+    assert [f.fold for f in run.folds] == [0, 1, 2] and all(isinstance(f, FoldResult) for f in run.folds)
+    f = run.folds[1]
+    assert f.outer_ids == ["v01", "v04", "v07", "v10"] and f.inner_ids == ["v00"] and f.best_epoch == 2
+    assert f.metric("outer_acc") == 0.85 and math.isnan(f.metric("nope")) and f.checkpoint is None
+    np.testing.assert_allclose(run.fold_values("outer_acc"), [0.80, 0.85, 0.90])
+    assert run.test["ensemble"]["test_acc"] == pytest.approx(2 / 3) and "acc" in run.selection_optimism
+    assert runs["baseline"].folds == run.folds and runs["baseline"].results == run.raw  # tables.Run reads the same
+    old = tmp_path / "old"  # an older run: val_ids for the scoring fold, no selection, folds out of order
+    old.mkdir()
+    (old / "kfold_results.json").write_text(json.dumps({"folds": [
+        {"fold": 1, "train_ids": ["a"], "val_ids": ["b"], "checkpoint": "fold_1/m.pth"},
+        {"fold": 0, "train_ids": ["b"], "val_ids": ["a"], "checkpoint": "fold_0/m.pth",
+         "metrics": {"outer_acc": None}}]}))
+    run = read_run(old)
+    assert [f.fold for f in run.folds] == [0, 1] and run.folds[0].outer_ids == ["a"] and run.selection == "outer"
+    assert run.checkpoints == [old / "fold_0" / "m.pth", old / "fold_1" / "m.pth"] and run.test is None
+    assert math.isnan(run.folds[0].metric("outer_acc")) and run.condition == "old"
+
+
+def test_missing_run_names_the_commands_that_make_it(tmp_path: Path) -> None:
+    from workbench.analysis.runs import fold_checkpoints, read_run
+    (tmp_path / "study" / "focal").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"no finished condition 'focal'.*workbench study --data DATA") as e:
+        read_run(tmp_path / "study" / "focal")
+    assert "workbench kfold --data DATA --out" in str(e.value)
+    with pytest.raises(FileNotFoundError, match="focal"):
+        fold_checkpoints(tmp_path / "study" / "focal")
+
+
+def test_models_for_and_finished_conditions(tmp_path: Path) -> None:
+    from workbench.analysis.runs import finished_conditions, models_for
+    cond = tmp_path / "study" / "base"
+    cond.mkdir(parents=True)
+    (cond / "kfold_results.json").write_text(json.dumps({"folds": [
+        {"fold": 0, "train_ids": ["a"], "inner_ids": ["c"], "outer_ids": ["b"], "checkpoint": "fold_0/m.pth"},
+        {"fold": 1, "train_ids": ["b"], "inner_ids": ["c"], "outer_ids": ["a"], "checkpoint": "fold_1/m.pth"}]}))
+    assert models_for(cond, "t") == ([cond / "fold_0" / "m.pth", cond / "fold_1" / "m.pth"], "held-out")
+    assert models_for(cond, "a") == ([cond / "fold_1" / "m.pth"], "out-of-fold (fold 1)")
+    with pytest.raises(KeyError, match="every fold"):
+        models_for(cond, "c")  # in both folds' inner parts
+    (tmp_path / "study" / "zeta").mkdir()
+    (tmp_path / "study" / "zeta" / "kfold_results.json").write_text("{}")
+    assert finished_conditions(tmp_path / "study") == ["base", "zeta"]
+    assert finished_conditions(tmp_path / "study", ["zeta", "nope", "base"]) == ["zeta", "base"]
+
+
+# ------------------------------------------------------------------ notebook 04's calibration over conditions
+def test_calibrate_runs_fits_each_condition_on_its_inner_part(runs: dict[str, A.Run], tmp_path: Path) -> None:
+    from workbench.analysis import calibration as AC
+    path = make_run(tmp_path, "inner", acc=[0.8] * K, pfake=[0.5] * K, shift=1, seed=5)
+    videos, frames = pd.read_csv(path / "predictions_videos.csv"), pd.read_csv(path / "predictions_frames.csv")
+    for k in range(K):  # the other folds' clips stand in for fold k's inner part
+        videos[videos["fold"] != k].drop(columns="fold").to_csv(path / f"fold_{k}" / "val_videos.csv", index=False)
+        frames[frames["fold"] != k].drop(columns="fold").to_csv(path / f"fold_{k}" / "val_frames.csv", index=False)
+    inner = A.load_run(path)
+    study = AC.calibrate_runs({"baseline": runs["baseline"], "inner": inner}, n_bins=5)
+    assert study.skipped == ["baseline"] and study.calibrated == ["inner"]  # baseline has no inner predictions
+    ref = C.calibration_report({"video": inner.inner_videos, "frame": inner.inner_frames},
+                               {"video": inner.videos, "frame": inner.frames}, n_bins=5).reset_index()
+    pd.testing.assert_frame_equal(study.report.drop(columns="condition"), ref)
+    assert (study.report["condition"] == "inner").all()
+    levels = AC.reliability_inputs(inner)
+    y, probs = levels["frame"]
+    assert list(levels) == ["video", "frame"] and list(probs) == ["uncalibrated", "temperature", "platt"]
+    np.testing.assert_array_equal(y, inner.frames["label"].to_numpy())
+    np.testing.assert_allclose(probs["platt"], C.calibrate_per_fold(inner.inner_frames, inner.frames, "platt",
+                                                                   "frame").table["p_fake_cal"])
+    assert AC.calibrate_runs({"baseline": runs["baseline"]}).report.empty
+
+
+# ------------------------------------------------------------------ the metrics.json schemas
+def test_every_notebook_has_a_schema_and_it_round_trips(runs: dict[str, A.Run], tmp_path: Path) -> None:
+    from workbench.analysis import notebook_metrics as NM
+    assert sorted(NM.SCHEMAS) == ["01_class_imbalance", "02_kfold_training", "03_temporal_pfake",
+                                  "04_calibration_thresholds", "05_compare_conditions", "06_localization_attribution"]
+    run = runs["baseline"]
+    kfold = dataclasses.replace(run.kfold, raw={**run.kfold.raw, "complete": True, "std_ddof": 1})
+    agg = A.aggregation_table(run.frames, videos_df=run.videos)
+    m = NM.KFoldTrainingMetrics.from_run(kfold, agg, pd.DataFrame({"scope": ["oof"], "loc_score": [math.nan]}))
+    assert list(m.to_json()) == NM.KFoldTrainingMetrics.keys() == [
+        "condition", "complete", "n_folds", "selection", "mean", "std", "std_ddof", "best_fold", "selection_optimism",
+        "test", "aggregation", "localization"]
+    path = m.write(tmp_path / "02")
+    assert json.loads(path.read_text())["localization"] == [{"scope": "oof", "loc_score": None}]  # NaN -> null
+    back = NM.KFoldTrainingMetrics.read(tmp_path / "02")
+    assert back.mean == run.kfold.mean and back.aggregation["video_head"]["n_videos"] == 12 and back.n_folds == K
+    (tmp_path / "02" / "metrics.json").write_text(json.dumps({**m.to_json(), "extra": 1}))
+    with pytest.raises(TypeError, match="extra"):
+        NM.KFoldTrainingMetrics.read(tmp_path / "02")
+    table = pd.DataFrame({"video_id": list("abcde"), "label": [0, 1, 1, 0, 1], "group": ["p", "p", "q", "r", "r"],
+                          "split": ["train"] * 4 + ["test"]})
+    overlap = {"grouped": pd.DataFrame({"val_share_affected": [0.0, 0.0]})}
+    audit = {"mean_roc_auc": 0.5, "mean_balanced_acc": 0.5, "warning": "", "per_fold": pd.DataFrame()}
+    priors = pd.DataFrame({"method": ["baseline"], "effective_prior": [0.5]})
+    m1 = NM.ClassImbalanceMetrics.from_tables(table, overlap, audit, priors).to_json()
+    assert m1 == {"n_real": 2, "n_fake": 2, "ratio": 1.0, "n_test": 1, "identities": 3,
+                  "identity_overlap_share": {"grouped": 0.0},
+                  "shortcut_audit": {"mean_roc_auc": 0.5, "mean_balanced_acc": 0.5, "warning": ""},
+                  "effective_fake_prior": {"baseline": 0.5}}
+    par = A.paradox_table(runs)
+    m5 = NM.CompareMetrics.from_tables(list(runs), par, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
+                                       pd.DataFrame(), tmp_path / "summary.md")
+    assert [r["condition"] for r in m5.paradox] == list(runs) and m5.summary == str(tmp_path / "summary.md")
+
+
+# ------------------------------------------------------------------ figure helpers
+def test_spans_cover_each_run_of_frames_end_inclusive() -> None:
+    fig = Figure()
+    ax = fig.subplots()
+    t = np.arange(8) * 0.5
+    coll = P._spans(ax, t, np.array([1, 1, 0, 0, 1, 0, 0, 1], bool))
+    xs = [(float(p.vertices[:, 0].min()), float(p.vertices[:, 0].max())) for p in coll.get_paths()]
+    assert xs == [(-0.25, 0.75), (1.75, 2.25), (3.25, 3.75)]  # frames 0-1, 2 and 7, each half a step either side
+    assert P._spans(ax, t, np.zeros(8, bool)) is None

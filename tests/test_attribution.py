@@ -116,3 +116,35 @@ def test_attribution_names_the_manipulated_modality(tmp_path):
     print("attribution hits of 10:", hits)
     assert hits["donor"] >= 8, hits  # chance: about 3 of 10
     assert hits["mean"] >= 7, hits
+
+
+def test_study_attribution_merges_conditions_and_counts_blame(tmp_path, monkeypatch):
+    """The loop over a study's conditions (notebook 06), with attribute_condition stood in for."""
+    for cond in ("baseline", "balanced"):
+        (tmp_path / cond).mkdir()
+        (tmp_path / cond / "kfold_results.json").write_text("{}")
+    table = pd.DataFrame({"video_id": ["r", "p", "x"], "label": [0, 1, 0], "split": ["test", "test", "train"],
+                          "fake_type": ["real", "partial_audio", "real"]})
+    calls = []
+
+    def fake_condition(cond_dir, data_dir, videos, table, *, replacements, device, window, cache):
+        calls.append((cond_dir.name, list(videos), cache))
+        blamed = "audio" if cond_dir.name == "baseline" else "face"
+        rows = pd.DataFrame({"video_id": videos, "label": [0, 1], "p_fake": [0.2, 0.7],
+                             "blames_mean": [blamed, "lip"], "blames_donor": ["lip", "lip"]})
+        frames = {v: pd.DataFrame({"label": lab, "frame_label": fl}) for v, lab, fl in
+                  (("r", 0, [0, 0]), ("p", 1, [0, 1]))}
+        return rows, frames
+
+    monkeypatch.setattr(at, "attribute_condition", fake_condition)
+    res = at.study_attribution(tmp_path, tmp_path, table, ["baseline", "nope", "balanced"], replacements=["mean"])
+    assert res.conditions == ["baseline", "balanced"]  # the finished ones, in the order asked
+    assert [c[:2] for c in calls] == [("baseline", ["r", "p"]), ("balanced", ["r", "p"])]  # default: the test videos
+    assert calls[0][2] is calls[1][2]  # one cache of record sums for every condition
+    assert list(res.table.columns[:2]) == ["condition", "video_id"] and res.table["fake_type"].tolist() == [
+        "real", "partial_audio"] * 2
+    assert res.real()["video_id"].tolist() == ["r", "r"]
+    blame = res.blame()["mean"]
+    assert list(res.blame()) == ["mean"] and blame.loc["baseline", "audio"] == 1 and blame.loc["baseline", "face"] == 0
+    assert res.example() == ("baseline", "p")  # the partial fake
+    assert at.study_attribution(tmp_path, tmp_path, table, ["nope"]).example() is None

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, tiny_cfg
 
 from workbench.core.config import Config
 from workbench.data.dataset import ClipDataset, collate, sample_indices
@@ -20,14 +21,6 @@ from workbench.training.engine import run_kfold
 from workbench.training.kfold import load_dataset
 from workbench.training.predict import frame_logits, predict_files
 from workbench.training.trainer import Trainer, load_model
-
-TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
-        "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003",
-        "train.amp=false"]  # fp32: bf16 autocast on a CPU is ~10x slower at these sizes
-
-
-def tiny_cfg(root: Path, out: Path, *extra: str) -> Config:
-    return Config.load(None, TINY + [f"data.root={root}", f"out={out}", *extra])
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY, tiny_cfg
 
 from workbench.core.config import Config
 from workbench.data import augment
@@ -31,13 +32,6 @@ from workbench.data.storage import BadRecordError, StoredFrames
 from workbench.synthetic.toydata import make_toy_dataset, toy_record
 from workbench.training.kfold import load_dataset
 from workbench.training.trainer import Trainer
-
-TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
-        "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003"]
-
-
-def tiny_cfg(root: Path, out: Path, *extra: str) -> Config:
-    return Config.load(None, TINY + [f"data.root={root}", f"out={out}", *extra])
 
 
 @pytest.fixture(scope="module")

@@ -23,15 +23,15 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import TINY
 
+from workbench.cli.kfold import add_arguments, config_from_args
 from workbench.core.config import Config, EngineConfig
+from workbench.core.runtime import usable_cores
 from workbench.study import runner as study
 from workbench.synthetic.toydata import make_toy_dataset
 from workbench.training.engine import run_kfold
-from workbench.cli.kfold import add_arguments, config_from_args
 
-TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
-        "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003"]
 GRID = {"baseline": {}, "balanced": {"train": {"weighted_sampler": True}, "loss": {"weighted": True}},
         "broken": {"model": {"attention": "bogus"}},  # accepted by the config, raises in every fold task
         "nofolds": {"split": {"kfold": 50}}}  # fails in the driver's set-up
@@ -56,15 +56,10 @@ def time_cap(seconds: int, what: str):
         signal.signal(signal.SIGALRM, old)
 
 
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """The local reference runs with the thread count of a 1-CPU Ray task."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def on_ray_threads(cond_dir: Path) -> int:
+    """The torch threads a condition's Ray fold tasks logged (fold_0/train.log's first line)."""
+    first = (cond_dir / "fold_0" / "train.log").read_text().splitlines()[0]
+    return int(first.rsplit(",", 1)[1].split()[0])
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +103,7 @@ def test_the_local_engine_imports_no_ray():
             "cfg = kfold.config_from_args(p.parse_args(['--data', 'd']))\n"
             "sp = argparse.ArgumentParser(); study.add_arguments(sp); sp.parse_args(['--data', 'd'])\n"
             "assert cfg.engine.kind == 'local'\n"
-            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'workbench.training.engine'))))\n")
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
     assert out.strip() == "[]"
@@ -158,11 +153,12 @@ def test_study_on_ray_matches_the_local_engine_and_reports_failed_folds(ray_sess
         attempts = json.loads((run / cond / f"fold_{k}" / "engine.json").read_text())["attempts"]
         assert len(attempts) == 1 and attempts[0]["pid"] == f["pid"] != os.getpid()
         assert f["hostname"] and f["node_ip"] and f["node_id"] == attempts[0]["node_id"]
-    for cond in ("baseline", "balanced"):  # the local engine, same seeds, one torch thread like a 1-CPU task
+    for cond in ("baseline", "balanced"):  # the local engine, same seeds, nothing else set: train.threads alike
         cfg = study.condition_config(str(toy), str(tmp_path / "local" / cond), cond, GRID[cond], "smoke",
                                      None, None, "auto", False)
-        with torch_threads(1), time_cap(200, f"local {cond}"):
+        with time_cap(200, f"local {cond}"):
             local = run_kfold(cfg, log=quiet)
+        assert local["config"]["train"]["threads"] == usable_cores() == on_ray_threads(run / cond)
         on_ray = json.loads((run / cond / "kfold_results.json").read_text())
         assert on_ray["complete"] and len(on_ray["folds"]) == 2
         fl, fr = _fold_metrics(local), _fold_metrics(on_ray)
@@ -206,8 +202,8 @@ def test_a_killed_worker_is_rerun_and_resumes_to_the_same_weights(ray_session, t
     attempts = json.loads((fdir / "engine.json").read_text())["attempts"]
     assert len(attempts) == 2 and attempts[1]["pid"] != pid
     assert 1 <= attempts[1]["start_epoch"] < 5, attempts  # the rerun resumed from the last checkpoint
-    whole = Config.load(None, sets + [f"out={tmp_path / 'whole'}"])  # uninterrupted, local engine, 1 thread
-    with torch_threads(1), time_cap(200, "the uninterrupted run"):
+    whole = Config.load(None, sets + [f"out={tmp_path / 'whole'}"])  # uninterrupted, local engine, same threads
+    with time_cap(200, "the uninterrupted run"):
         run_kfold(whole, folds_to_run=[0], log=quiet)
     for name in ("mmms-ba_last.pth", "mmms-ba_best.pth"):
         a = torch.load(tmp_path / "whole" / "fold_0" / name, weights_only=False)

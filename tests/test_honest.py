@@ -15,26 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import TINY, tiny_cfg
 
+from workbench.cli.kfold import config_from_args
 from workbench.core.config import Config
-from workbench.core.metric_names import COUNT_KEYS, valid_monitors
+from workbench.core.metric_names import COUNT_KEYS, METRIC_MODES, valid_monitors
 from workbench.data.records import load_record, read_index, save_record, scan_folder, write_index
 from workbench.data.splits import make_folds, plan_folds
 from workbench.evaluation import calibration
-from workbench.core.metric_names import METRIC_MODES
 from workbench.evaluation.metrics import bootstrap_ci, corrected_ttest, evaluation_metrics
 from workbench.synthetic.toydata import make_toy_dataset
 from workbench.training.engine import run_kfold
-from workbench.cli.kfold import config_from_args
 from workbench.training.kfold import format_table, load_dataset, run_fold
-
-TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
-        "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003",
-        "train.amp=false"]  # fp32: bf16 autocast on a CPU is ~10x slower at these sizes
-
-
-def tiny_cfg(root: Path, out: Path, *extra: str) -> Config:
-    return Config.load(None, TINY + [f"data.root={root}", f"out={out}", *extra])
 
 
 @pytest.fixture(scope="module")
@@ -267,8 +259,10 @@ def test_null_comparisons_keep_their_false_positive_rate():
 def test_epochs_flag_sets_the_schedule_length_unless_t_max_is_given(tmp_path):
     import argparse
 
-    from workbench.cli import build_parser  # noqa: F401  (the CLI imports cleanly)
-    from workbench.cli import kfold
+    from workbench.cli import (
+        build_parser,  # noqa: F401  (the CLI imports cleanly)
+        kfold,
+    )
     p = argparse.ArgumentParser()
     kfold.add_arguments(p)
     assert config_from_args(p.parse_args(["--epochs", "3"])).train.t_max == 3
@@ -321,3 +315,16 @@ def test_format_table_survives_a_null_metric():
     res = {"folds": [{"fold": 0, "best_epoch": 1, "metrics": {"outer_acc": 0.5, "outer_roc_auc": None}}],
            "mean": {"outer_acc": 0.5, "outer_roc_auc": None}, "std": {"outer_acc": None}}
     assert "nan" in format_table(res)
+
+
+def test_selection_last_trains_a_fixed_budget_and_chooses_nothing(toy, tmp_path):
+    cfg = tiny_cfg(toy, tmp_path / "last", "train.epochs=3", "split.kfold=2", "split.selection=last",
+                   "train.patience=1", "eval.full_frames=false", "eval.test=false")
+    res = run_kfold(cfg, log=lambda s: None)
+    assert res["selection"] == "last"
+    for f in res["folds"]:
+        assert f["inner_ids"] == [] and f["best_epoch"] == 2 and f["epochs_run"] == 3  # patience has no say
+        assert not any(k.startswith("val_") for k in f["metrics"])
+        hist = pd.read_csv(tmp_path / "last" / f"fold_{f['fold']}" / "history.csv")
+        assert f["metrics"]["outer_acc"] == pytest.approx(hist["outer_acc"].iloc[-1])
+        assert set(f["train_ids"]) | set(f["outer_ids"]) == {r.video_id for r in load_dataset(cfg).rows}

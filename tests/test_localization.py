@@ -136,6 +136,30 @@ def test_fold_tables_and_the_ensemble():
     assert ens.loc[ens["video_id"] == "real", "p_fake"].iloc[0] == pytest.approx((0.95 + 0.1) / 2)
 
 
+def test_condition_localization_stacks_scopes_and_the_study_adds_the_condition(tmp_path, monkeypatch):
+    df = _table()
+    frames = {"test": pd.concat([df.assign(fold=0), df.assign(fold=1)]), "oof": df.assign(fold=0)}
+    calls = []
+
+    def fake_frames(cond_dir, data_dir, table, scope, *, device="auto", cache=None):
+        calls.append((cond_dir.name, scope, cache))
+        return frames[scope]
+
+    monkeypatch.setattr(aloc, "condition_frames", fake_frames)
+    split = pd.DataFrame({"split": ["train", "test"]})
+    assert aloc.default_scopes(split) == ("test", "oof") and aloc.default_scopes(split.iloc[:1]) == ("oof",)
+    one = aloc.condition_localization(tmp_path / "base", tmp_path, split)
+    assert one["scope"].tolist() == ["test"] * 3 + ["oof"] and one["fold"].tolist() == ["0", "1", "ensemble", "oof"]
+    assert calls == [("base", "test", None), ("base", "oof", None)]
+    study = aloc.study_localization(tmp_path, tmp_path, split, ["base", "other"], cache_dir=tmp_path / "frames")
+    assert study.columns[0] == "condition" and study["condition"].tolist() == ["base"] * 4 + ["other"] * 4
+    pd.testing.assert_frame_equal(study[study["condition"] == "base"].drop(columns="condition"), one)
+    assert calls[-1] == ("other", "oof", tmp_path / "frames" / "other_oof_frames.csv")
+    head = aloc.headline(study)
+    assert head["fold"].tolist() == ["ensemble", "oof"] * 2 and "true_frame_roc_auc_in_fake" in head
+    assert aloc.condition_localization(tmp_path / "base", tmp_path, split, scopes=()).empty
+
+
 def test_true_frame_metrics_by_hand():
     y = [0, 0, 1, 1]
     p = [0.1, 0.6, 0.4, 0.9]

@@ -8,7 +8,10 @@ import nbformat
 import pandas as pd
 import pytest
 
+from workbench.analysis.notebook_metrics import SCHEMAS
+from workbench.core import paths
 from workbench.study import runner as study
+from workbench.study.notebook import setup
 from workbench.synthetic.toydata import make_toy_dataset
 
 NOTEBOOKS = sorted(p.stem for p in study.NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -57,6 +60,9 @@ def test_study_runs_every_notebook(smoke_study):
         params = (run / cond / "02_kfold_training.params.yaml").read_text()
         assert "overrides:" in params  # dicts travel as YAML, not strings
     assert metrics(run / "balanced")["mean"] != metrics(run / "baseline")["mean"]
+    for name, schema in SCHEMAS.items():  # each notebook's metrics.json is its schema's, key for key
+        for folder in ([run / "baseline", run / "balanced"] if name == study.PER_CONDITION else [run / name]):
+            assert list(metrics(folder)) == schema.keys() and schema.read(folder).to_json() == metrics(folder)
 
 
 @pytest.mark.slow
@@ -100,6 +106,28 @@ def test_runner_skips_finished_and_survives_failures(smoke_study, tmp_path):
     assert report.skipped == ["baseline"]
     assert "broken" in report.failed and "50-fold CV needs" in report.failed["broken"]
     assert json.loads((run / "study.json").read_text())["failed"]["broken"]
+
+
+def test_setup_checks_inputs_before_making_the_output_folder(tmp_path, monkeypatch):
+    """The one setup call of every notebook: paths from the project root, inputs checked, writers, display."""
+    monkeypatch.setenv(paths.ROOT_ENV, str(tmp_path))
+    with pd.option_context("display.precision", 6, "display.max_columns", 10, "display.width", 80):
+        with pytest.raises(FileNotFoundError, match=r"dataset folder .*data/demo/npz does not exist.*main\.sh"):
+            setup("outputs/x", data_dir="data/demo/npz", run_dir="outputs/study")
+        with pytest.raises(FileNotFoundError, match=r"nothing in study folder .*main\.sh"):
+            setup("outputs/x", run_dir="outputs/study")
+        assert not (tmp_path / "outputs").exists()
+        make_toy_dataset(tmp_path / "data" / "toy", n_real=2, n_fake=2, frames=(4, 6), n_groups=2, n_test_long=1,
+                         long_frames=8)
+        nb = setup("outputs/x", data_dir="data/toy", precision=3)
+        assert nb.out == tmp_path / "outputs" / "x" and nb.out.is_dir() and nb.run_dir is None
+        assert pd.get_option("display.precision") == 3 and pd.get_option("display.max_columns") == 30
+        assert len(nb.table) == 5 and len(nb.pool) == 4 and nb.test["video_id"].tolist() == ["real_004_long"]
+        assert nb.table is nb.table  # read once
+        assert nb.figure("a") == nb.out / "figures" / "a.png" and (nb.out / "figures").is_dir()
+        assert nb.csv(nb.pool, "pool").equals(nb.pool) and (nb.out / "pool.csv").exists()
+    with pytest.raises(ValueError, match="data_dir"):
+        setup(tmp_path / "y").table
 
 
 def test_unknown_parameters_are_refused(tmp_path):

@@ -8,7 +8,9 @@ import papermill as pm
 import pytest
 
 from workbench.analysis import tables as analysis
+from workbench.analysis.runs import condition_dirs
 from workbench.core import paths
+from workbench.core.conditions import condition_config
 from workbench.study import runner as study
 
 
@@ -33,9 +35,9 @@ def test_missing_inputs_name_the_command_that_makes_them(tmp_path, monkeypatch):
         analysis.load_runs(tmp_path / "outputs" / "study")
     (tmp_path / "elsewhere" / "baseline").mkdir(parents=True)  # a folder, but no finished condition
     with pytest.raises(FileNotFoundError, match=r"no finished condition .*`workbench study --data DATA --out elsewhere`"):
-        study.condition_dirs(tmp_path / "elsewhere")
+        condition_dirs(tmp_path / "elsewhere")
     with pytest.raises(FileNotFoundError, match="workbench demo"):
-        study.condition_config(str(tmp_path / "data" / "demo" / "npz"), str(tmp_path / "out"), "baseline")
+        condition_config(str(tmp_path / "data" / "demo" / "npz"), str(tmp_path / "out"), "baseline")
     assert not (tmp_path / "out").exists()
 
 
@@ -66,3 +68,14 @@ def test_runner_starts_kernels_in_the_notebook_folder_over_ipc(tmp_path, capfd, 
     printed = nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"]
     assert printed.strip() == f"{nbdir} 3"  # the kernel's folder is the notebook's, as under `jupyter lab notebooks/`
     assert "without encryption" not in capfd.readouterr().err
+
+
+def test_the_study_console_echoes_progress_lines_only(capsys):
+    import logging
+
+    from workbench.study.runner import _LineHandler
+    lines = ["[baseline] fold 0 epoch   1  train_loss 0.6", "[ray 2/10] balanced fold 1 done", "[72 rows x 7 columns]",
+             "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.", "   video_id  label", "WARNING: no test split"]
+    _LineHandler().emit(logging.LogRecord("papermill", logging.INFO, "", 0, "\n".join(lines), None, None))
+    shown = [ln.removeprefix("  | ") for ln in capsys.readouterr().out.splitlines()]
+    assert shown == [lines[0], lines[1], lines[5]]

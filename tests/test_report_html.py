@@ -98,3 +98,18 @@ def test_mean_std_columns_merge_and_others_stay():
 def test_missing_study_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="study folder"):
         write_report(tmp_path / "nope")
+
+
+def test_engine_counts_carry_no_unit_and_wide_tables_scroll_in_the_page(study_dir):
+    study = json.loads((study_dir / "study.json").read_text())
+    study["engine"] = {"kind": "ray", "address": None, "num_cpus": 1.0, "num_gpus": 0.25, "max_retries": 3}
+    study["timings"] = {"folds_seconds": 12.25, "notebook_s": 3}
+    (study_dir / "study.json").write_text(json.dumps(study))
+    wide = pd.DataFrame({f"metric_with_a_long_name_{i}": [0.5] for i in range(30)}).assign(condition="baseline")
+    wide.to_csv(study_dir / "05_compare_conditions" / "selection_optimism.csv", index=False)
+    page = write_report(study_dir, notebooks=False).read_text()
+    assert "kind: ray; address: none; num_cpus: 1; num_gpus: 0.25; max_retries: 3" in page and "1.0 s" not in page
+    assert "folds_seconds: 12.2 s; notebook_s: 3.0 s" in page  # seconds keep their unit
+    css = re.search(r"\.scroll \{([^}]*)\}", page).group(1)
+    assert "overflow: auto" in css and "max-width: calc(100vw" in css and "width: max-content" in css
+    assert page.count('<div class="scroll"><table>') == page.count("<table>")  # every table in its scrolling box

@@ -22,9 +22,9 @@ reused across conditions); each replacement is one more pass of the sequence mod
 """
 from __future__ import annotations
 
-import json
 import zlib
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from workbench.analysis.runs import fold_checkpoints
+from workbench.analysis.runs import condition_dirs, fold_checkpoints, read_run
 from workbench.core.runtime import amp_dtype, autocast, resolve_device
 from workbench.data.dataset import FrameStream, audio_for_frames, load_for_model, resize_frames
 from workbench.data.records import VideoRecord, load_record, resolve
@@ -185,14 +185,13 @@ def fold_training_means(cond_dir: str | Path, data_dir: str | Path, table: pd.Da
     `cache` (video id -> record_sums) is shared between conditions so that each record is read once.
     """
     cache = {} if cache is None else cache
-    res = json.loads((Path(cond_dir) / "kfold_results.json").read_text())
     paths = dict(zip(table["video_id"].astype(str), table["path"]))
     out = []
-    for fold in sorted(res["folds"], key=lambda f: f["fold"]):
-        for vid in fold["train_ids"]:
+    for fold in read_run(cond_dir).folds:
+        for vid in fold.train_ids:
             if vid not in cache:
                 cache[vid] = record_sums(load_record(resolve(data_dir, paths[vid]), warn=False, lazy=True))
-        out.append(training_means((cache[v] for v in fold["train_ids"]), face_size, lip_size))
+        out.append(training_means((cache[v] for v in fold.train_ids), face_size, lip_size))
     return out
 
 
@@ -221,5 +220,55 @@ def attribute_condition(cond_dir: str | Path, data_dir: str | Path, videos: Sequ
     return pd.DataFrame(rows), frames
 
 
-__all__ = ["DIRECTIONS", "MODALITIES", "REPLACEMENTS", "ablate", "attribute_condition", "attribute_video",
-           "fold_training_means", "pick_donor", "record_sums", "training_means"]
+# ------------------------------------------------------------------ a study (notebook 06)
+@dataclass
+class StudyAttribution:
+    """attribute_condition over a study's conditions: the summary rows and every per-frame table."""
+
+    conditions: list[str]  # the finished conditions that were attributed, in the order asked
+    replacements: list[str]
+    table: pd.DataFrame  # one row per condition and video: condition first, the video's fake_type added
+    frames: dict[tuple[str, str], pd.DataFrame]  # (condition, video id) -> attribute_video's frame table
+
+    def real(self) -> pd.DataFrame:
+        """The rows of REAL videos (what the study asks: which modality raises their P(Fake))."""
+        return self.table[self.table["label"] == 0] if len(self.table) else self.table
+
+    def blame(self) -> dict[str, pd.DataFrame]:
+        """Per replacement: REAL videos counted by blamed modality, one row per condition."""
+        real = self.real()
+        return {rep: real.groupby("condition")[f"blames_{rep}"].value_counts().unstack(fill_value=0)
+                for rep in self.replacements if f"blames_{rep}" in real}
+
+    def example(self) -> tuple[str, str] | None:
+        """The (condition, video) to plot: the first partial fake, else the first FAKE video, else the first one."""
+        keys = list(self.frames)
+        partial = [k for k in keys if 0 < self.frames[k]["frame_label"].mean() < 1]
+        fake = [k for k in keys if self.frames[k]["label"].iloc[0] == 1]
+        return (partial or fake or keys or [None])[0]
+
+
+def study_attribution(run_dir: str | Path, data_dir: str | Path, table: pd.DataFrame, conditions: Sequence[str], *,
+                      videos: Sequence[str] = (), replacements: Sequence[str] = REPLACEMENTS, device: str = "auto",
+                      window: float = 0.5) -> StudyAttribution:
+    """attribute_condition of each finished condition among `conditions` on `videos` (default: the held-out test
+    videos); the records' pixel sums are shared between conditions, so each record is read once."""
+    finished = condition_dirs(run_dir)
+    names = [c for c in conditions if c in finished]
+    videos = list(videos) or table.loc[table["split"] == "test", "video_id"].astype(str).tolist()
+    rows, frames, sums = [], {}, {}
+    for cond in names:
+        summary, per_video = attribute_condition(finished[cond], data_dir, videos, table, replacements=replacements,
+                                                 device=device, window=window, cache=sums)
+        rows.append(summary.assign(condition=cond))
+        frames.update({(cond, v): f for v, f in per_video.items()})
+    attr = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    if len(attr):
+        attr = attr.merge(table[["video_id", "fake_type"]], on="video_id", how="left")
+        attr = attr[["condition", *[c for c in attr.columns if c != "condition"]]]
+    return StudyAttribution(names, list(replacements), attr, frames)
+
+
+__all__ = ["DIRECTIONS", "MODALITIES", "REPLACEMENTS", "StudyAttribution", "ablate", "attribute_condition",
+           "attribute_video", "fold_training_means", "pick_donor", "record_sums", "study_attribution",
+           "training_means"]

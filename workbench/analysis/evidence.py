@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from workbench.core.conditions import condition_config
 from workbench.evaluation.metrics import fold_auc_permutation
 from workbench.training.engine import run_kfold
@@ -12,8 +14,6 @@ def learnability(npz: str | Path, out: str | Path = "outputs/demo_evidence", pre
                  folds: int = 5, progress: bool = False) -> dict:
     """Evidence the demo is learnable: the baseline K-fold run's honest out-of-fold ROC-AUC (nested selection)
     and its within-fold label-permutation p-value against chance (resumable)."""
-    import pandas as pd
-
     cfg = condition_config(str(npz), str(out), "baseline", {}, preset, folds=folds, progress=progress)
     res = run_kfold(cfg, log=lambda line: None)
     scored = [pd.read_csv(Path(out) / f"fold_{f['fold']}" / "outer_videos.csv") for f in res["folds"]]

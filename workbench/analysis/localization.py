@@ -1,14 +1,13 @@
 """Per-condition localization tables of a study (notebook 06): frames predicted or read back, then scored."""
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
 
-from workbench.analysis.runs import fold_checkpoints
+from workbench.analysis.runs import fold_checkpoints, read_run
 from workbench.core.config import LocalizationConfig
 from workbench.core.runtime import resolve_device
 from workbench.data.dataset import load_for_model
@@ -23,13 +22,17 @@ from workbench.evaluation.localization import (
 from workbench.evaluation.metrics import true_frame_metrics
 from workbench.training.predict import load_ensemble, predict_record
 
+SCOPES = ("test", "oof")
+# notebook 06's headline of a localization table (the rows with fold 'ensemble' or 'oof'), in this order
+HEADLINE_COLUMNS = ["condition", "scope", "fold", "loc_ap_iou50", "loc_ap_iou75", "loc_ar_at50", "loc_ar_at5",
+                    "loc_score", "true_frame_roc_auc", "true_frame_ap", "true_frame_roc_auc_in_fake",
+                    "true_real_frame_pfake_mean", "n_segments", "n_proposals", "n_proposals_real"]
 
-# ------------------------------------------------------------------ condition folders (notebook 06)
+
+# ------------------------------------------------------------------ condition folders (notebooks 02 and 06)
 def _fold_ids(cond_dir: Path) -> list[tuple[int, list[str]]]:
     """(fold, the video ids that fold's model was scored on and never trained on) from kfold_results.json."""
-    res = json.loads((cond_dir / "kfold_results.json").read_text())
-    return [(int(f["fold"]), list(f.get("outer_ids") or f.get("val_ids") or []))
-            for f in sorted(res["folds"], key=lambda f: f["fold"])]
+    return [(f.fold, f.outer_ids) for f in read_run(cond_dir).folds]
 
 
 def _records(data_dir: Path, table: pd.DataFrame, ids: Iterable[str]) -> dict:
@@ -127,19 +130,46 @@ def localization_table(frames: pd.DataFrame, scope: str, cfg: LocalizationConfig
     return pd.DataFrame(rows)
 
 
-def study_localization(run_dir: str | Path, data_dir: str | Path, table: pd.DataFrame, conditions: Sequence[str],
-                       *, scopes: Sequence[str] = ("test", "oof"), cfg: LocalizationConfig | None = None,
-                       device: str = "auto", cache_dir: str | Path | None = None) -> pd.DataFrame:
-    """localization_table of every condition and scope of a study (one row per condition, scope and fold)."""
+def default_scopes(table: pd.DataFrame) -> tuple[str, ...]:
+    """('test', 'oof') when the dataset has split=test clips, else ('oof',)."""
+    return SCOPES if (table["split"] == "test").any() else ("oof",)
+
+
+def condition_localization(cond_dir: str | Path, data_dir: str | Path, table: pd.DataFrame, *,
+                           scopes: Sequence[str] | None = None, cfg: LocalizationConfig | None = None,
+                           device: str = "auto", cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """localization_table of one condition folder for each scope (default: default_scopes), stacked; empty when
+    there is nothing to localize. `cache_dir` keeps computed frames as <condition>_<scope>_frames.csv."""
+    cond_dir = Path(cond_dir)
     out = []
-    for cond in conditions:
-        for scope in scopes:
-            cache = Path(cache_dir) / f"{cond}_{scope}_frames.csv" if cache_dir is not None else None
-            frames = condition_frames(Path(run_dir) / cond, data_dir, table, scope, device=device, cache=cache)
-            t = localization_table(frames, scope, cfg)
-            if len(t):
-                out.append(t.assign(condition=cond))
+    for scope in default_scopes(table) if scopes is None else scopes:
+        cache = Path(cache_dir) / f"{cond_dir.name}_{scope}_frames.csv" if cache_dir is not None else None
+        t = localization_table(condition_frames(cond_dir, data_dir, table, scope, device=device, cache=cache),
+                               scope, cfg)
+        if len(t):
+            out.append(t)
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def study_localization(run_dir: str | Path, data_dir: str | Path, table: pd.DataFrame, conditions: Sequence[str],
+                       *, scopes: Sequence[str] = SCOPES, cfg: LocalizationConfig | None = None,
+                       device: str = "auto", cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """condition_localization of every condition of a study (one row per condition, scope and fold)."""
+    out = [condition_localization(Path(run_dir) / cond, data_dir, table, scopes=scopes, cfg=cfg, device=device,
+                                  cache_dir=cache_dir).assign(condition=cond) for cond in conditions]
+    out = [t for t in out if len(t)]
     if not out:
         return pd.DataFrame()
     df = pd.concat(out, ignore_index=True)
     return df[["condition", *[c for c in df.columns if c != "condition"]]]
+
+
+def headline(loc_table: pd.DataFrame, columns: Sequence[str] = HEADLINE_COLUMNS) -> pd.DataFrame:
+    """The rows of the fold ensemble ('test') and the out-of-fold pool ('oof'), with `columns` present."""
+    if not len(loc_table):
+        return loc_table
+    return loc_table[loc_table["fold"].isin(["ensemble", "oof"])][[c for c in columns if c in loc_table]]
+
+
+__all__ = ["HEADLINE_COLUMNS", "SCOPES", "condition_frames", "condition_localization", "default_scopes", "headline",
+           "localization_table", "study_localization"]

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from workbench.analysis.runs import RESULTS, has_run, read_run
 from workbench.analysis.tables import Run, fold_table, paired_differences
 from workbench.data.records import scan_folder
 from workbench.evaluation.metrics import corrected_ttest
@@ -173,7 +174,7 @@ def default_sigma(metric: str, counts: Sequence[float], k: int, pair_corr: float
 def _pilot_runs(run_dir: str | Path) -> dict[str, Run]:
     """The pilot's conditions (a condition folder, or a study folder of them) read from kfold_results.json alone."""
     p = Path(run_dir)
-    dirs = [p] if (p / "kfold_results.json").is_file() else sorted(q.parent for q in p.glob("*/kfold_results.json"))
+    dirs = [p] if has_run(p) else sorted(q.parent for q in p.glob(f"*/{RESULTS}"))
     if not dirs:
         raise FileNotFoundError(f"pilot folder {p} {'has' if p.is_dir() else 'does not exist: it has'} no "
                                 f"kfold_results.json, and no condition folder holding one; run `workbench kfold` "
@@ -181,17 +182,17 @@ def _pilot_runs(run_dir: str | Path) -> dict[str, Run]:
     runs = {}
     for d in dirs:
         try:
-            results = json.loads((d / "kfold_results.json").read_text())
+            kfold = read_run(d)
         except json.JSONDecodeError as e:
-            raise ValueError(f"pilot {d / 'kfold_results.json'} is not valid JSON: {e}") from None
+            raise ValueError(f"pilot {d / RESULTS} is not valid JSON: {e}") from None
         empty = pd.DataFrame()
-        runs[d.name] = Run(d.name, d, dict(results.get("config") or {}), results, empty, empty, empty)
+        runs[d.name] = Run(d.name, d, kfold.config, kfold, empty, empty, empty)
     return runs
 
 
 def _pilot_n_test(runs: dict[str, Run]) -> float | None:
     """The pilot's clips scored per fold (mean over its folds' outer_ids), None when not recorded."""
-    n = [len(f.get("outer_ids") or f.get("val_ids") or []) for r in runs.values() for f in r.folds]
+    n = [len(f.outer_ids) for r in runs.values() for f in r.folds]
     n = [v for v in n if v]
     return float(np.mean(n)) if n else None
 

@@ -82,7 +82,7 @@ def temporal_predictions(run_dir: str | Path, conditions: list[str], data_dir: s
     """P(Fake) of each video under each condition, at full and at training frame density, from models that never
     trained on it (`models_for`: the fold ensemble for held-out videos, the scoring fold's model for pool ones).
 
-    MC-dropout samples (`mc_samples` per model) use the trained model's rate (`predict.mc_rate`); none when the
+    MC-dropout samples (`mc_samples` per model) use the trained model's rate (`training.predict.mc_rate`); none when the
     model has no dropout (`mc_p` 0 in the returned rows: the band is then the fold models' spread only).
     Writes `<out_dir>/<condition>/<video>_<density>.csv`; returns one row per (condition, video, density).
     `table` is dataset_table(data_dir) when the caller already has it (else it is built here).
@@ -109,6 +109,11 @@ def temporal_predictions(run_dir: str | Path, conditions: list[str], data_dir: s
                              "n_models": len(models), "mc_p": mc_rate(cfg) if mc_samples else 0.0, "density": name,
                              "fps": rec.fps if fps is None else fps, "n_frames": len(df), "path": str(path)})
     return pd.DataFrame(rows)
+
+
+def read_curves(preds: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Every per-frame P(Fake) table temporal_predictions wrote, read once: its `path` -> the table."""
+    return {r.path: pd.read_csv(r.path) for r in preds.itertuples()}
 
 
 def temporal_tables(preds: pd.DataFrame, curves: Mapping[str, pd.DataFrame],
@@ -165,6 +170,10 @@ def _selection_note(paradox: pd.DataFrame) -> str:
     if modes == {"inner"}:
         return ("Outer-fold (scoring-fold) metrics at the epoch chosen on each fold's inner part: no reported number "
                 "was used to choose anything. Standard deviations over folds use ddof=1.")
+    if modes <= {"inner", "last"}:
+        return ("Outer-fold (scoring-fold) metrics at the epoch chosen on each fold's inner part (selection = inner) "
+                "or at the last epoch of a fixed budget (selection = last): no reported number was used to choose "
+                "anything. Standard deviations over folds use ddof=1.")
     return ("Some conditions were selected on the scoring fold (selection = outer, the original study's protocol): "
             "their numbers are optimistic by construction. Standard deviations over folds use ddof=1.")
 

@@ -8,7 +8,6 @@ epoch chosen on the selection part; standard deviations across folds use ddof=1.
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 import warnings
@@ -19,6 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import yaml
+from scipy.stats import t as t_dist
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -26,7 +26,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from workbench.analysis.runs import condition_dirs
+from workbench.analysis.runs import FoldResult, KFoldRun, as_float, condition_dirs, read_run
 from workbench.evaluation.metrics import aggregate_frames, corrected_ttest, video_metrics
 
 LABEL_NAMES = {0: "REAL", 1: "FAKE"}
@@ -45,7 +45,7 @@ class Run:
     name: str
     path: Path
     config: dict[str, Any]
-    results: dict[str, Any]
+    kfold: KFoldRun  # kfold_results.json, typed
     history: pd.DataFrame  # every fold's history.csv with a `fold` column
     videos: pd.DataFrame  # out-of-fold video predictions (outer folds, chosen epochs)
     frames: pd.DataFrame  # out-of-fold frame predictions (the outer folds' evaluation clips)
@@ -55,14 +55,20 @@ class Run:
     test_frames: pd.DataFrame | None = None
 
     @property
-    def folds(self) -> list[dict[str, Any]]:
-        """The per-fold entries of kfold_results.json."""
-        return list(self.results.get("folds", []))
+    def results(self) -> dict[str, Any]:
+        """kfold_results.json as written."""
+        return self.kfold.raw
+
+    @property
+    def folds(self) -> list[FoldResult]:
+        """The folds of kfold_results.json, in fold order."""
+        return self.kfold.folds
 
     @property
     def selection(self) -> str:
-        """inner (epoch chosen on each fold's inner part) or outer (on the scoring fold: optimistic)."""
-        return str(self.results.get("selection", "outer"))
+        """inner (epoch chosen on each fold's inner part), last (a fixed budget: nothing chosen) or outer (chosen on
+        the scoring fold: optimistic)."""
+        return self.kfold.selection
 
 
 def _need(path: Path) -> Path:
@@ -72,40 +78,46 @@ def _need(path: Path) -> Path:
     return path
 
 
-def load_run(run_dir: str | Path, require_history: bool = True) -> Run:
-    """Read kfold_results.json, config.yaml, fold_*/history.csv and the out-of-fold prediction CSVs."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"run folder {run_dir} does not exist")
-    results = json.loads(_need(run_dir / "kfold_results.json").read_text())
-    cfg_path = run_dir / "config.yaml"
-    if cfg_path.exists():
-        config = yaml.safe_load(cfg_path.read_text()) or {}
-    elif "config" in results:
-        config = dict(results["config"])
-    else:
-        _need(cfg_path)
-    videos = pd.read_csv(_need(run_dir / "predictions_videos.csv"))
-    frames = pd.read_csv(_need(run_dir / "predictions_frames.csv"))
-    fold_ids = [int(f["fold"]) for f in results.get("folds", [])]
-    fold_ids += [int(m.group(1)) for d in run_dir.glob("fold_*") if (m := re.fullmatch(r"fold_(\d+)", d.name))]
+def _histories(run_dir: Path, folds: list[int], require: bool) -> pd.DataFrame:
+    """Every fold's history.csv with a `fold` column (a missing one is an error when `require`)."""
     histories = []
-    for k in sorted(set(fold_ids)):
+    for k in folds:
         h_path = run_dir / f"fold_{k}" / "history.csv"
         if not h_path.exists():
-            if require_history:
+            if require:
                 _need(h_path)
             continue
         h = pd.read_csv(h_path)
         h.insert(0, "fold", k)
         histories.append(h)
-    history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(columns=["fold", "epoch"])
-    name = str(results.get("condition") or config.get("name") or run_dir.name)
-    inner = {n: _fold_csvs(run_dir, sorted(set(fold_ids)), f"val_{n}.csv") if results.get("selection") == "inner" else None
+    return pd.concat(histories, ignore_index=True) if histories else pd.DataFrame(columns=["fold", "epoch"])
+
+
+def load_run(run_dir: str | Path, require_history: bool = True) -> Run:
+    """Read kfold_results.json, config.yaml, fold_*/history.csv and the out-of-fold prediction CSVs."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {run_dir} does not exist")
+    kfold = read_run(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if cfg_path.exists():
+        config = yaml.safe_load(cfg_path.read_text()) or {}
+    elif "config" in kfold.raw:
+        config = dict(kfold.config)
+    else:
+        _need(cfg_path)
+    videos = pd.read_csv(_need(run_dir / "predictions_videos.csv"))
+    frames = pd.read_csv(_need(run_dir / "predictions_frames.csv"))
+    fold_ids = [f.fold for f in kfold.folds]
+    fold_ids += [int(m.group(1)) for d in run_dir.glob("fold_*") if (m := re.fullmatch(r"fold_(\d+)", d.name))]
+    fold_ids = sorted(set(fold_ids))
+    history = _histories(run_dir, fold_ids, require_history)
+    name = str(kfold.raw.get("condition") or config.get("name") or run_dir.name)
+    inner = {n: _fold_csvs(run_dir, fold_ids, f"val_{n}.csv") if kfold.raw.get("selection") == "inner" else None
              for n in ("videos", "frames")}
     test = {n: pd.read_csv(run_dir / f"predictions_test_{n}.csv") if (run_dir / f"predictions_test_{n}.csv").exists()
             else None for n in ("videos", "frames")}
-    return Run(name, run_dir, config, results, history, videos, frames, inner["videos"], inner["frames"],
+    return Run(name, run_dir, config, kfold, history, videos, frames, inner["videos"], inner["frames"],
                test["videos"], test["frames"])
 
 
@@ -117,7 +129,7 @@ def _fold_csvs(run_dir: Path, folds: list[int], name: str) -> pd.DataFrame | Non
 
 
 def load_runs(run_dir: str | Path, names: Sequence[str] | None = None) -> dict[str, Run]:
-    """The finished conditions of a study folder (study.condition_dirs), loaded: all, or those named, in that order."""
+    """The finished conditions of a study folder (runs.condition_dirs), loaded: all, or those named, in that order."""
     dirs = condition_dirs(run_dir)
     missing = [n for n in names or () if n not in dirs]
     if missing:
@@ -156,12 +168,12 @@ def fold_table(run: Run, metrics: Sequence[str] | None = None, ddof: int = 1) ->
     if not folds:
         raise ValueError(f"run {run.name!r} has no folds in kfold_results.json")
     if metrics is None:
-        metrics = _metric_order(k for f in folds for k in f.get("metrics", {}) if k.startswith("outer_"))
+        metrics = _metric_order(k for f in folds for k in f.metrics if k.startswith("outer_"))
     rows = {}
     for f in folds:
-        row = {"best_epoch": f.get("best_epoch", math.nan)}
-        row.update({m: f.get("metrics", {}).get(m, math.nan) for m in metrics})
-        rows[int(f["fold"])] = row
+        row = {"best_epoch": f.best_epoch}
+        row.update({m: f.metrics.get(m, math.nan) for m in metrics})
+        rows[f.fold] = row
     table = pd.DataFrame.from_dict(rows, orient="index").astype(float)
     stats = pd.DataFrame({"mean": table.mean(), "std": table.std(ddof=ddof)}).T
     out = pd.concat([table, stats])
@@ -197,15 +209,6 @@ def aggregation_table(
 
 
 # ============================================================================ comparing conditions
-def _fold_values(run: Run, metric: str) -> np.ndarray:
-    """The metric of every fold (NaN where a fold lacks it)."""
-    return np.array([_num(f.get("metrics", {}).get(metric)) for f in run.folds], dtype=np.float64)
-
-
-def _num(v: Any) -> float:
-    return math.nan if v is None else float(v)
-
-
 def _mean_std(v: np.ndarray, ddof: int = 1) -> tuple[float, float]:
     v = v[~np.isnan(v)]
     return (float(v.mean()) if v.size else math.nan), (float(v.std(ddof=ddof)) if v.size > ddof else math.nan)
@@ -224,12 +227,12 @@ def paradox_table(
     for name, run in _as_runs(runs).items():
         row: dict[str, Any] = {"n_folds": len(run.folds), "selection": run.selection}
         for m in (*video_cols, *frame_cols):
-            row[f"{m}_mean"], row[f"{m}_std"] = _mean_std(_fold_values(run, m), ddof)
-        opt = run.results.get("selection_optimism", {}).get("acc") or {}
-        row["selection_optimism_acc"] = _num(opt.get("mean"))
-        ens = (run.results.get("test") or {}).get("ensemble") or {}
+            row[f"{m}_mean"], row[f"{m}_std"] = _mean_std(run.kfold.fold_values(m), ddof)
+        opt = run.kfold.selection_optimism.get("acc") or {}
+        row["selection_optimism_acc"] = as_float(opt.get("mean"))
+        ens = (run.kfold.test or {}).get("ensemble") or {}
         for m in test_cols:
-            row[m] = _num(ens.get(m))
+            row[m] = as_float(ens.get(m))
         rows[name] = row
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "condition"
@@ -241,12 +244,12 @@ def selection_optimism_table(runs: Any) -> pd.DataFrame:
     the honest figure (at the epoch chosen on the selection part) and their gap, mean ± std over folds."""
     rows = []
     for name, run in _as_runs(runs).items():
-        for m, s in (run.results.get("selection_optimism") or {}).items():
-            per = [f["selection_optimism"][m] for f in run.folds if m in f.get("selection_optimism", {})]
+        for m, s in run.kfold.selection_optimism.items():
+            per = [f.selection_optimism[m] for f in run.folds if m in f.selection_optimism]
             rows.append({"condition": name, "metric": m, "selection": run.selection,
                          "protocol_mean": float(np.mean([p["protocol"] for p in per])),
                          "honest_mean": float(np.mean([p["honest"] for p in per])),
-                         "optimism_mean": _num(s.get("mean")), "optimism_std": _num(s.get("std")),
+                         "optimism_mean": as_float(s.get("mean")), "optimism_std": as_float(s.get("std")),
                          "per_fold": [round(p["optimism"], 6) for p in per]})
     return pd.DataFrame(rows)
 
@@ -256,20 +259,20 @@ def heldout_test_table(runs: Any) -> pd.DataFrame:
     ensemble and by each fold model (mean ± std over folds, ddof=1)."""
     rows = []
     for name, run in _as_runs(runs).items():
-        test = run.results.get("test")
+        test = run.kfold.test
         if not test:
             continue
         for m in TEST_METRICS:
             rows.append({"condition": name, "metric": m.removeprefix("test_"), "n_real": test["n_real"],
-                         "n_fake": test["n_fake"], "ensemble": _num(test["ensemble"].get(m)),
-                         "folds_mean": _num(test["mean"].get(m)), "folds_std": _num(test["std"].get(m))})
+                         "n_fake": test["n_fake"], "ensemble": as_float(test["ensemble"].get(m)),
+                         "folds_mean": as_float(test["mean"].get(m)), "folds_std": as_float(test["std"].get(m))})
     return pd.DataFrame(rows)
 
 
 def _match_folds(run: Run, base: Run) -> tuple[list[tuple[int, int]], str]:
     """(condition fold index, baseline fold index) pairs when every fold's scoring clips match, and a note."""
-    def key(f: dict) -> frozenset:
-        return frozenset(map(str, f.get("outer_ids") or f.get("val_ids") or []))
+    def key(f: FoldResult) -> frozenset:
+        return frozenset(f.outer_ids)
 
     base_keys = {key(f): i for i, f in enumerate(base.folds)}
     if any(not k for k in base_keys) or any(not key(f) for f in run.folds):
@@ -282,8 +285,7 @@ def _match_folds(run: Run, base: Run) -> tuple[list[tuple[int, int]], str]:
 
 def scored_fitted_ratio(run: Run) -> float:
     """Mean n_scored / n_fitted over folds (Nadeau & Bengio's n_test / n_train; 1/(K-1) for plain K-fold)."""
-    r = [len(f.get("outer_ids") or f.get("val_ids") or []) / max(1, len(f.get("train_ids") or []))
-         for f in run.folds if f.get("train_ids")]
+    r = [len(f.outer_ids) / max(1, len(f.train_ids)) for f in run.folds if f.train_ids]
     k = max(len(run.folds), 2)
     return float(np.mean(r)) if r else 1.0 / (k - 1)
 
@@ -291,7 +293,7 @@ def scored_fitted_ratio(run: Run) -> float:
 def resolution_step(run: Run, metric: str) -> float:
     """The smallest change one fold's metric can show: 1 / (clips per outer fold) for a video-level share
     (accuracy, balanced accuracy counts each class), NaN for continuous metrics (AUC, frame means)."""
-    n = [len(f.get("outer_ids") or f.get("val_ids") or []) for f in run.folds]
+    n = [len(f.outer_ids) for f in run.folds]
     base = metric.split("_", 1)[1] if metric.startswith(("outer_", "val_", "test_")) else metric
     return 1.0 / float(np.median(n)) if n and base in ("acc", "recall", "precision") else math.nan
 
@@ -299,7 +301,7 @@ def resolution_step(run: Run, metric: str) -> float:
 def paired_differences(runs: Any, baseline: str, metrics: Sequence[str] = (*VIDEO_METRICS, *REAL_FRAME_METRICS),
                        alpha: float = 0.05) -> pd.DataFrame:
     """Per metric, condition - baseline over matching folds: the corrected resampled t-test (Nadeau & Bengio 2003,
-    `metrics.corrected_ttest`), whose false-positive rate holds at K = 5, with its interval, half-width (the
+    `evaluation.metrics.corrected_ttest`), whose false-positive rate holds at K = 5, with its interval, half-width (the
     smallest difference this comparison could detect) and p-value. Folds that differ in membership are compared
     unpaired (difference of fold means, the same corrected variance for each, df = 2K - 2)."""
     runs = _as_runs(runs)
@@ -313,7 +315,7 @@ def paired_differences(runs: Any, baseline: str, metrics: Sequence[str] = (*VIDE
         pairs, note = _match_folds(run, base)
         ratio = scored_fitted_ratio(run)
         for m in metrics:
-            a, b = _fold_values(run, m), _fold_values(base, m)
+            a, b = run.kfold.fold_values(m), base.kfold.fold_values(m)
             if pairs:
                 d = np.array([a[i] - b[j] for i, j in pairs])
                 t = corrected_ttest(d, ratio, alpha)
@@ -331,24 +333,24 @@ def paired_differences(runs: Any, baseline: str, metrics: Sequence[str] = (*VIDE
 
 def _unpaired(a: np.ndarray, b: np.ndarray, ratio: float, alpha: float) -> dict[str, float]:
     """Difference of two fold means, each with the corrected variance (1/K + ratio) s^2; t with n_a + n_b - 2 df."""
-    from scipy import stats
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if a.size < 2 or b.size < 2:
         return {"mean": math.nan, "lo": math.nan, "hi": math.nan, "half_width": math.nan, "p": math.nan}
     mean = float(a.mean() - b.mean())
     se = math.sqrt((1 / a.size + ratio) * a.var(ddof=1) + (1 / b.size + ratio) * b.var(ddof=1))
     df = a.size + b.size - 2
-    half = float(stats.t.ppf(1 - alpha / 2, df) * se)
-    p = float(2 * stats.t.sf(abs(mean) / se, df)) if se > 0 else (1.0 if mean == 0 else 0.0)
+    half = float(t_dist.ppf(1 - alpha / 2, df) * se)
+    p = float(2 * t_dist.sf(abs(mean) / se, df)) if se > 0 else (1.0 if mean == 0 else 0.0)
     return {"mean": mean, "lo": mean - half, "hi": mean + half, "half_width": half, "p": p}
 
 
 # ============================================================================ shortcut and leakage audit
 def _fold_ids(folds: Sequence[Any]) -> list[tuple[list[str], list[str]]]:
-    """(train_ids, val_ids) pairs from tuples or kfold_results fold dicts."""
+    """(train_ids, val_ids) pairs from tuples, FoldResults or kfold_results fold dicts (val: the scoring fold)."""
     out = []
     for f in folds:
-        tr, va = (f["train_ids"], f["val_ids"]) if isinstance(f, Mapping) else f
+        f = FoldResult.from_json(f, Path()) if isinstance(f, Mapping) else f
+        tr, va = (f.train_ids, f.outer_ids) if isinstance(f, FoldResult) else f
         out.append(([str(v) for v in tr], [str(v) for v in va]))
     return out
 
@@ -377,6 +379,31 @@ def identity_overlap(folds: Sequence[Any], groups: Mapping[str, str] | pd.Series
     return pd.DataFrame(rows)
 
 
+def _audit_classifier(model: str, seed: int):
+    """The metadata-only classifier of the shortcut audit (median-imputed forest or logistic regression)."""
+    if model == "forest":
+        return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+                             RandomForestClassifier(n_estimators=100, min_samples_leaf=3, class_weight="balanced",
+                                                    random_state=seed, n_jobs=1))
+    if model == "logistic":
+        return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
+                             LogisticRegression(class_weight="balanced", max_iter=1000))
+    raise ValueError(f"unknown audit model {model!r}; choose forest or logistic")
+
+
+def _single_feature_auc(X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    """Per feature, its ROC-AUC alone on every video, direction-free (max(auc, 1 - auc)); NaN when undefined."""
+    out = {}
+    for f in X.columns:
+        x, ok = X[f], X[f].notna()
+        if ok.any() and y[ok].nunique() == 2:
+            a = roc_auc_score(y[ok], x[ok])
+            out[f] = float(max(a, 1 - a))
+        else:
+            out[f] = math.nan
+    return out
+
+
 def metadata_shortcut_audit(
     metadata_df: pd.DataFrame,
     folds: Sequence[Any],
@@ -399,15 +426,7 @@ def metadata_shortcut_audit(
     for k, (tr, va) in enumerate(_fold_ids(folds)):
         tr = [v for v in tr if v in meta.index]
         va = [v for v in va if v in meta.index]
-        if model == "forest":
-            clf = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                                RandomForestClassifier(n_estimators=100, min_samples_leaf=3, class_weight="balanced",
-                                                       random_state=seed + k, n_jobs=1))
-        elif model == "logistic":
-            clf = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
-                                LogisticRegression(class_weight="balanced", max_iter=1000))
-        else:
-            raise ValueError(f"unknown audit model {model!r}; choose forest or logistic")
+        clf = _audit_classifier(model, seed + k)
         y_tr, y_va = y_all.loc[tr].to_numpy(), y_all.loc[va].to_numpy()
         if np.unique(y_tr).size < 2 or not va:
             rows.append({"fold": k, "n_train": len(tr), "n_val": len(va), "roc_auc": math.nan, "balanced_acc": math.nan})
@@ -423,14 +442,7 @@ def metadata_shortcut_audit(
     per_fold = pd.DataFrame(rows)
     mean_auc = float(per_fold["roc_auc"].mean())
     mean_bacc = float(per_fold["balanced_acc"].mean())
-    per_feature = {}
-    for f in used:  # single-feature AUC on all videos, direction-free
-        x, ok = X_all[f], X_all[f].notna()
-        if ok.any() and y_all[ok].nunique() == 2:
-            a = roc_auc_score(y_all[ok], x[ok])
-            per_feature[f] = float(max(a, 1 - a))
-        else:
-            per_feature[f] = math.nan
+    per_feature = _single_feature_auc(X_all, y_all)
     warning = ""
     if not math.isnan(mean_auc) and mean_auc >= auc_warn:
         top = max(per_feature, key=lambda f: np.nan_to_num(per_feature[f], nan=-1.0))

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from workbench.bench.engines import compare, render
+from workbench.data.records import write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,6 +30,5 @@ def main(args: argparse.Namespace) -> int:
         return 1
     print(render(res))
     if args.json:
-        from workbench.data.records import write_json
         write_json(Path(args.json), res)
     return 0

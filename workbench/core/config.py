@@ -156,6 +156,9 @@ class TrainConfig:
     chunk_size: int = 256  # frames per CNN chunk at full-length inference
     channels_last: bool = True
     compile: bool = False
+    # torch threads of a fold (0: the usable cores, resolved when a run starts and recorded in its config.yaml);
+    # both engines honour it, so a fold trains alike locally and in a Ray task
+    threads: int = 0
 
 
 @dataclass
@@ -169,7 +172,8 @@ class SplitConfig:
     merge_test: bool = False  # put clips marked `test` into the folds (the original study did)
     # inner: early stopping and the best checkpoint are chosen on an inner validation part of each outer
     # training fold, and the outer fold only scores | outer: chosen on the scoring fold (the original study)
-    selection: Literal["inner", "outer"] = "inner"
+    # last: no selection, the last epoch of a fixed budget (nothing is chosen, so nothing is optimistic)
+    selection: Literal["inner", "outer", "last"] = "inner"
     inner_size: float = 0.15  # share of the outer training fold held out for selection (stratified / grouped)
     inner_min_per_class: int = 2  # the inner part holds at least this many clips of each class (else an error)
 
@@ -255,7 +259,7 @@ class EngineConfig:
 
     kind: Literal["local", "ray"] = "local"  # local: folds one after another in this process | ray: a task per fold
     address: str | None = None  # ray: None starts a local instance; "auto" or "ray://host:port" joins a running cluster
-    num_cpus: float = 1.0  # CPUs per fold task; torch's thread count inside the task (at least 1)
+    num_cpus: float | None = None  # CPUs per fold task and its torch threads (None: the run's train.threads)
     num_gpus: float | None = None  # GPUs per fold task (fractions share a GPU); None: 1 when the cluster has GPUs
     max_retries: int = 3  # reruns of a fold whose worker died; the rerun resumes from fold_k's last checkpoint
     local_cpus: int | None = None  # CPUs of a locally started Ray instance (None: every usable core)
@@ -327,7 +331,7 @@ class Config:
         d = self.to_dict()
         for k in ("out", "ingest", "synth", "eval", "localization", "engine"):
             d.pop(k, None)
-        d["train"] = {k: v for k, v in d["train"].items() if k not in ("progress", "device", "tensorboard")}
+        d["train"] = {k: v for k, v in d["train"].items() if k not in ("progress", "device", "tensorboard", "threads")}
         d["data"] = {k: v for k, v in d["data"].items() if k not in RESULT_NEUTRAL_DATA}
         d["methods"].pop("mc_samples", None)  # triage only: read after training, it cannot change a fold's model
         if d["methods"] == {k: v for k, v in dataclasses.asdict(MethodsConfig()).items() if k != "mc_samples"}:
@@ -383,9 +387,9 @@ def _check_monitor(name: str, value: str) -> None:
                          f"valid monitors: {sorted(valid)}")
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"config field {name} must be positive, got {value!r}")
+def _check_positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise ValueError(f"config field {name} must be positive (or null), got {value!r}")
 
 
 def _check_non_negative(name: str, value: float | None) -> None:

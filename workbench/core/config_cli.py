@@ -61,7 +61,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("--ray-address", "engine.address",
          "with --engine ray: auto or ray://host:port joins a running cluster (default: a local instance)",
          metavar="ADDRESS"),
-    Flag("--task-cpus", "engine.num_cpus", "CPUs per fold task, and torch's thread count in it (default 1)"),
+    Flag("--task-cpus", "engine.num_cpus", "CPUs per fold task, and torch's threads in it (default: train.threads)"),
     Flag("--task-gpus", "engine.num_gpus",
          "GPUs per fold task; fractions share a GPU (default: 1 when the cluster has GPUs, else 0)"),
 )

@@ -4,6 +4,9 @@ The scoring functions live in workbench.evaluation; tests check that every key t
 """
 from __future__ import annotations
 
+import math
+from typing import Any
+
 AGGREGATION_RULES = ("mean", "majority", "max", "topk_mean", "median")
 
 
@@ -109,3 +112,8 @@ def valid_monitors() -> set[str]:
     part scored on every frame (`data.eval_clip: full`)."""
     scored = {f"val_{k}" for k in METRIC_MODES if k not in OBJECTIVE_TERMS}
     return set(TRAIN_METRICS) | {"val_loss"} | scored
+
+
+def as_float(v: Any) -> float:
+    """A metric read back from JSON: None (a NaN written as null) becomes NaN."""
+    return math.nan if v is None else float(v)

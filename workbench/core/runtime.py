@@ -3,10 +3,22 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 import torch
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with n torch threads (the count before is restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(n)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def usable_cores() -> int:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from workbench.core.config import AudioConfig, AugmentConfig
-from workbench.data.audio import mfcc  # librosa: only where audio noise is used
+from workbench.data.audio import mfcc
 from workbench.data.records import WAVE_SCALE
 from workbench.data.storage import BadRecordError
 
@@ -67,10 +67,9 @@ def prepare(cfg: AugmentConfig, audio: AudioConfig) -> None:
     instead of paying it again every epoch (librosa's first MFCC takes ~2 s: imports and compiled kernels)."""
     if cfg.audio_noise:
         try:
-            from workbench.data.audio import mfcc
+            mfcc(np.zeros(audio.n_fft, dtype=np.float32), audio)
         except ImportError as e:
             raise ImportError(f"augment.audio_noise needs librosa ({e}); install it or switch audio noise off") from e
-        mfcc(np.zeros(audio.n_fft, dtype=np.float32), audio)
 
 
 def _stream(key: tuple[int, ...], name: str) -> np.random.Generator:

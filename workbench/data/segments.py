@@ -60,7 +60,7 @@ def frame_duration(timestamps: np.ndarray) -> float:
     return float(np.median(np.diff(t))) if t.size > 1 else 1.0 / 30.0
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(first, last + 1) index of every run of True."""
     m = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
     d = np.flatnonzero(np.diff(m.astype(np.int8)))
@@ -71,7 +71,7 @@ def segments_from_frame_label(timestamps: np.ndarray, frame_label: np.ndarray) -
     """The ground-truth segments of a video: each run of manipulated frames as [t_first, t_last + frame duration)."""
     t = np.asarray(timestamps, dtype=np.float64)
     dt = frame_duration(t)
-    return [(float(t[a]), float(t[b - 1] + dt)) for a, b in _runs(np.asarray(frame_label) == 1)]
+    return [(float(t[a]), float(t[b - 1] + dt)) for a, b in runs(np.asarray(frame_label) == 1)]
 
 
 MODALITIES = ("audio", "video", "both")

@@ -125,10 +125,8 @@ def plan_folds(rows: list[IndexRow], cfg: Config) -> list[FoldPlan]:
     for k, (tr, va) in enumerate(make_folds(rows, cfg)):
         if cfg.split.selection == "inner":
             fit, inner = inner_split(rows, tr, cfg, k)
-        elif cfg.split.selection == "outer":
+        else:  # outer: selection reads the scoring fold; last: nothing is selected
             fit, inner = tr, np.zeros(0, dtype=int)
-        else:
-            raise ValueError(f"split.selection must be inner or outer, got {cfg.split.selection!r}")
         ids = lambda idx: [rows[i].video_id for i in idx]  # noqa: E731
         plans.append(FoldPlan(fold=k, train_ids=ids(fit), inner_ids=ids(inner), outer_ids=ids(va)))
     return plans

@@ -62,7 +62,7 @@ import pandas as pd
 
 from workbench.core.config import LocalizationConfig, choices_of
 from workbench.core.metric_names import AP_IOUS, AR_NS, LOCALIZATION_MODES, TRUE_FRAME_MODES, iou_key
-from workbench.data.segments import _runs, frame_duration, segments_from_frame_label
+from workbench.data.segments import frame_duration, runs, segments_from_frame_label
 from workbench.evaluation.protocols import (  # noqa: F401  (re-exported: the standard protocol)
     AR_IOUS,
     average_precision,
@@ -80,7 +80,7 @@ FRAME_COLUMNS = ("video_id", "label", "frame", "timestamp", "p_fake", "frame_lab
 def _threshold_proposals(t: np.ndarray, p: np.ndarray, dt: float, thr: float, cfg: LocalizationConfig) -> list:
     """[(start, end)] of the merged runs above one threshold that are long enough."""
     merged: list[list[float]] = []
-    for a, b in _runs(p > thr):
+    for a, b in runs(p > thr):
         start, end = float(t[a]), float(t[b - 1] + dt)
         if merged and start - merged[-1][1] <= cfg.merge_gap + 1e-9:
             merged[-1][1] = end

@@ -29,12 +29,15 @@ _MAGIC = (
 )
 
 
-class AudioError(RuntimeError):
-    """The audio of a file cannot be used; ``reason`` says why in a few words."""
+class IngestError(RuntimeError):
+    """One video cannot be ingested; ``reason`` says why in a few words (it goes to failures.csv)."""
 
     def __init__(self, reason: str):
         self.reason = reason
         super().__init__(reason)
+
+
+AudioError = IngestError  # the audio track's reasons are ingest reasons: one error class, one failures.csv column
 
 
 @dataclass

@@ -46,7 +46,7 @@ from workbench.core.runtime import usable_cores
 from workbench.data.records import IndexRow, VideoRecord, atomic_write, save_record, write_csv, write_index
 from workbench.data.segments import frame_label_from_segments, parse_segments
 from workbench.data.storage import codec_for
-from workbench.ingest.audio import AudioError, audio_features
+from workbench.ingest.audio import IngestError, audio_features
 from workbench.ingest.datasets import DATASETS, UNLABELED, detect_layout, read_dataset, stratified_sample
 from workbench.ingest.face import FaceTracker, bracketed_found, crop_square
 
@@ -58,14 +58,6 @@ _RESERVED = {"path", "label", "video_id", "group", "split"}
 _LABELS = {"0": 0, "1": 1, "real": 0, "fake": 1}
 _LABEL_NAMES = {0: "REAL", 1: "FAKE", -1: "unlabelled"}
 RECORD_VERSION = 2  # 2: compact crop storage and the waveform (audio_wave); records of an older version are redone
-
-
-class IngestError(RuntimeError):
-    """One video cannot be ingested; ``reason`` says why in a few words (it goes to failures.csv)."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
-        super().__init__(reason)
 
 
 @dataclass
@@ -306,26 +298,31 @@ def _native_fps(cap: cv2.VideoCapture) -> float:
     return float(fps) if math.isfinite(fps) and 1.0 <= fps <= 1000.0 else 30.0  # unknown rate: assume 30
 
 
-def ingest_video(path: str | Path, label: int, video_id: str, group: str, cfg: Config) -> VideoRecord:
-    """Decode one video into a record in memory (streaming: only the crops are kept); raise IngestError."""
-    path = Path(path)
-    ic = cfg.ingest
-    try:  # decode_audio fails first on a missing ("file not found") or empty ("empty file (0 bytes)") file
-        audio = audio_features(path, cfg.audio, top_db=ic.silence_top_db)
-    except AudioError as e:
-        raise IngestError(e.reason) from None
+@dataclass
+class _Pass:
+    """What one pass over a video's frames kept: crops, times, detections, brightness, frames before a face."""
 
+    faces: _Frames
+    lips: _Frames
+    tracker: FaceTracker
+    fps: float
+    native: float
+    timestamps: list = field(default_factory=list)
+    detected: list = field(default_factory=list)
+    pending: list = field(default_factory=list)  # source indices of kept frames before the first detection
+    brightness: list = field(default_factory=list)
+    n_source: int = 0
+
+
+def _frame_pass(path: Path, cfg: Config) -> _Pass:
+    """Decode the video once at the kept frame rate: track the face and keep the face and lip crops."""
     cap = _open(path)
     native = _native_fps(cap)
-    keep_fps = native if ic.fps is None else min(float(ic.fps), native)  # never upsamples
+    keep_fps = native if cfg.ingest.fps is None else min(float(cfg.ingest.fps), native)  # never upsamples
     expected = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     capacity = min(int(expected * keep_fps / native) + 2, 1 << 16) if expected > 0 else 256  # grows if short
-    faces, lips = _Frames(cfg.data.face_size, capacity), _Frames(cfg.data.lip_size, capacity)
-    tracker = FaceTracker(ic, face_size=cfg.data.face_size, lip_size=cfg.data.lip_size)
-    timestamps: list[float] = []
-    detected: list[bool | None] = []
-    pending: list[int] = []  # source indices of kept frames before the first detection
-    brightness: list[float] = []
+    run = _Pass(_Frames(cfg.data.face_size, capacity), _Frames(cfg.data.lip_size, capacity),
+                FaceTracker(cfg.ingest, face_size=cfg.data.face_size, lip_size=cfg.data.lip_size), keep_fps, native)
     i, last_slot = 0, -1
     try:
         while cap.grab():
@@ -336,50 +333,69 @@ def ingest_video(path: str | Path, label: int, video_id: str, group: str, cfg: C
                 if not ok or frame is None:
                     break
                 last_slot = slot
-                step = tracker.step(frame)
-                if step.detected is not None:
-                    b, g, r = frame[::8, ::8].reshape(-1, 3).mean(axis=0)
-                    brightness.append(0.114 * b + 0.587 * g + 0.299 * r)
-                crops = tracker.crops(frame, step)
-                if crops is None:
-                    pending.append(i)
-                faces.append(None if crops is None else crops[0])
-                lips.append(None if crops is None else crops[1])
-                timestamps.append(t)
-                detected.append(step.detected)
+                _keep(run, frame, i, t)
             i += 1
     finally:
         cap.release()
-    if not timestamps:
-        raise IngestError("no decodable video frames")
-    if tracker.first is None:
-        raise IngestError("no face detected")
-    if pending:  # frames before the first detection: decode them again and crop at the first box
-        face_box, lip_box = tracker.first
-        todo = {src: k for k, src in enumerate(pending)}  # pending frames are the first kept frames
-        cap = _open(path)
-        try:
-            j = 0
-            while todo and cap.grab():
-                if j in todo:
-                    ok, frame = cap.retrieve()
-                    k = todo.pop(j)
-                    if ok:
-                        faces.data[k] = crop_square(frame, face_box, cfg.data.face_size)
-                        lips.data[k] = crop_square(frame, lip_box, cfg.data.lip_size)
-                j += 1
-        finally:
-            cap.release()
+    run.n_source = i
+    return run
 
-    found = bracketed_found(detected)
+
+def _keep(run: _Pass, frame: np.ndarray, i: int, t: float) -> None:
+    """One kept frame: a tracker step, its crops (or a placeholder before the first face), time and brightness."""
+    step = run.tracker.step(frame)
+    if step.detected is not None:
+        b, g, r = frame[::8, ::8].reshape(-1, 3).mean(axis=0)
+        run.brightness.append(0.114 * b + 0.587 * g + 0.299 * r)
+    crops = run.tracker.crops(frame, step)
+    if crops is None:
+        run.pending.append(i)
+    run.faces.append(None if crops is None else crops[0])
+    run.lips.append(None if crops is None else crops[1])
+    run.timestamps.append(t)
+    run.detected.append(step.detected)
+
+
+def _crop_pending(path: Path, run: _Pass, cfg: Config) -> None:
+    """Frames before the first detection: decode them again and crop them at the first face and lip boxes."""
+    face_box, lip_box = run.tracker.first
+    todo = {src: k for k, src in enumerate(run.pending)}  # pending frames are the first kept frames
+    cap = _open(path)
+    try:
+        j = 0
+        while todo and cap.grab():
+            if j in todo:
+                ok, frame = cap.retrieve()
+                k = todo.pop(j)
+                if ok:
+                    run.faces.data[k] = crop_square(frame, face_box, cfg.data.face_size)
+                    run.lips.data[k] = crop_square(frame, lip_box, cfg.data.lip_size)
+            j += 1
+    finally:
+        cap.release()
+
+
+def ingest_video(path: str | Path, label: int, video_id: str, group: str, cfg: Config) -> VideoRecord:
+    """Decode one video into a record in memory (streaming: only the crops are kept); raise IngestError."""
+    path = Path(path)
+    # decode_audio fails first (IngestError) on a missing ("file not found") or empty ("empty file (0 bytes)") file
+    audio = audio_features(path, cfg.audio, top_db=cfg.ingest.silence_top_db)
+    run = _frame_pass(path, cfg)
+    if not run.timestamps:
+        raise IngestError("no decodable video frames")
+    if run.tracker.first is None:
+        raise IngestError("no face detected")
+    if run.pending:
+        _crop_pending(path, run, cfg)
+    found = bracketed_found(run.detected)
     extras = dict(face_rate=float(found.mean()), lead_silence=audio.lead_silence, trail_silence=audio.trail_silence,
-                  mean_brightness=float(np.mean(brightness)) if brightness else 0.0, source=str(path),
+                  mean_brightness=float(np.mean(run.brightness)) if run.brightness else 0.0, source=str(path),
                   audio_duration=audio.duration)
-    return VideoRecord(frames=faces.array(), lip=lips.array(), audio=audio.mfcc, label=int(label),
-                       video_id=str(video_id), group=str(group), fps=keep_fps,
-                       timestamps=np.asarray(timestamps, dtype=np.float64), face_found=found,
-                       duration=i / native, audio_rate=audio.rate, extras=extras, audio_wave=audio.wave,
-                       wave_rate=float(cfg.audio.sample_rate))
+    return VideoRecord(frames=run.faces.array(), lip=run.lips.array(), audio=audio.mfcc, label=int(label),
+                       video_id=str(video_id), group=str(group), fps=run.fps,
+                       timestamps=np.asarray(run.timestamps, dtype=np.float64), face_found=found,
+                       duration=run.n_source / run.native, audio_rate=audio.rate, extras=extras,
+                       audio_wave=audio.wave, wave_rate=float(cfg.audio.sample_rate))
 
 
 # ------------------------------------------------------------------ a batch
@@ -459,6 +475,59 @@ def _fmt(v: Any) -> Any:
     return f"{v:.4f}" if isinstance(v, float) else v
 
 
+def _run_jobs(todo: list[Job], out: Path, cfg: Config, settings: dict, workers: int | None, metas: dict,
+              failures: list, progress: bool, total: int) -> float:
+    """Ingest the jobs not up to date (in-process or in a pool), filling metas and failures; seconds of video done."""
+    n_workers = workers if workers is not None else cfg.ingest.workers
+    cores = usable_cores()
+    n_workers = min(n_workers if n_workers > 0 else cores, max(1, len(todo)))
+    done_seconds = 0.0
+    bar = tqdm(total=total, initial=total - len(todo), disable=not progress, unit="video", desc="ingest")
+    if n_workers <= 1:
+        results = (_process(job, out, cfg, settings) for job in todo)
+    else:
+        results = _pooled(todo, out, cfg, settings, n_workers, threads=max(1, cores // n_workers))
+    try:
+        for job, meta, reason in results:
+            if meta is None:
+                failures.append((job.name, reason))
+            else:
+                metas[job.video_id] = meta
+                done_seconds += float(meta["duration"])
+            bar.update(1)
+    finally:
+        bar.close()
+    return done_seconds
+
+
+def _write_tables(out: Path, listed: list[Job], metas: dict, failures: list) -> None:
+    """index.csv, metadata.csv (with the jobs' extra columns) and failures.csv of an ingested folder."""
+    write_index(out / "index.csv", [IndexRow(path=f"{j.stem}.npz", video_id=j.video_id, label=j.label, group=j.group,
+                                             duration=float(metas[j.video_id]["duration"]),
+                                             n_frames=int(metas[j.video_id]["n_frames"]), split=j.split)
+                                    for j in listed])
+    extra_cols = list(dict.fromkeys(k for j in listed for k in j.extras))
+    rows = []
+    for j in listed:
+        m = {**metas[j.video_id], "label": j.label, "group": j.group, "split": j.split}
+        rows.append([_fmt(m.get(c, "")) for c in META_COLUMNS] + [j.extras.get(c, "") for c in extra_cols])
+    write_csv(out / "metadata.csv", list(META_COLUMNS) + extra_cols, rows)
+    write_csv(out / "failures.csv", ["file", "reason"], [list(f) for f in failures])
+
+
+def _summary(out: Path, listed: list[Job], metas: dict, failures: list, skipped: int, done_seconds: float,
+             wall: float, cfg: Config) -> IngestSummary:
+    """The counts, face rate, speed and disk use of an ingest."""
+    disk = sum((out / f"{j.stem}.npz").stat().st_size for j in listed if (out / f"{j.stem}.npz").exists())
+    frames = sum(int(metas[j.video_id]["n_frames"]) for j in listed)
+    found = sum(float(metas[j.video_id]["face_rate"]) * int(metas[j.video_id]["n_frames"]) for j in listed)
+    return IngestSummary(done=len(listed) - skipped, skipped=skipped, failed=len(failures),
+                         total_duration=float(sum(float(metas[j.video_id]["duration"]) for j in listed)),
+                         face_rate=found / frames if frames else 0.0, wall_seconds=wall,
+                         video_seconds_per_second=done_seconds / wall if wall > 0 else 0.0, failures=failures,
+                         disk_bytes=disk, storage=cfg.ingest.storage)
+
+
 def ingest(source: str | Path, out_dir: str | Path, cfg: Config | None = None, *, workers: int | None = None,
            progress: bool = True, dataset: str | None = None, limit: int | None = None,
            unlabeled: bool = False) -> IngestSummary:
@@ -480,50 +549,10 @@ def ingest(source: str | Path, out_dir: str | Path, cfg: Config | None = None, *
         else:
             metas[job.video_id] = m
     skipped = len(metas)
-    n_workers = workers if workers is not None else cfg.ingest.workers
-    cores = usable_cores()
-    n_workers = min(n_workers if n_workers > 0 else cores, max(1, len(todo)))
-
-    done_seconds = 0.0
-    bar = tqdm(total=len(jobs), initial=skipped, disable=not progress, unit="video", desc="ingest")
-    if n_workers <= 1:
-        results = (_process(job, out, cfg, settings) for job in todo)
-    else:
-        results = _pooled(todo, out, cfg, settings, n_workers, threads=max(1, cores // n_workers))
-    try:
-        for job, meta, reason in results:
-            if meta is None:
-                failures.append((job.name, reason))
-            else:
-                metas[job.video_id] = meta
-                done_seconds += float(meta["duration"])
-            bar.update(1)
-    finally:
-        bar.close()
-
-    listed = [j for j in jobs if j.video_id in metas]
-    listed.sort(key=lambda j: j.video_id)
-    write_index(out / "index.csv", [IndexRow(path=f"{j.stem}.npz", video_id=j.video_id, label=j.label, group=j.group,
-                                             duration=float(metas[j.video_id]["duration"]),
-                                             n_frames=int(metas[j.video_id]["n_frames"]), split=j.split)
-                                    for j in listed])
-    extra_cols = list(dict.fromkeys(k for j in listed for k in j.extras))
-    rows = []
-    for j in listed:
-        m = {**metas[j.video_id], "label": j.label, "group": j.group, "split": j.split}
-        rows.append([_fmt(m.get(c, "")) for c in META_COLUMNS] + [j.extras.get(c, "") for c in extra_cols])
-    write_csv(out / "metadata.csv", list(META_COLUMNS) + extra_cols, rows)
-    write_csv(out / "failures.csv", ["file", "reason"], [list(f) for f in failures])
-
-    disk = sum((out / f"{j.stem}.npz").stat().st_size for j in listed if (out / f"{j.stem}.npz").exists())
-    frames = sum(int(metas[j.video_id]["n_frames"]) for j in listed)
-    found = sum(float(metas[j.video_id]["face_rate"]) * int(metas[j.video_id]["n_frames"]) for j in listed)
-    wall = time.perf_counter() - start
-    summary = IngestSummary(done=len(listed) - skipped, skipped=skipped, failed=len(failures),
-                            total_duration=float(sum(float(metas[j.video_id]["duration"]) for j in listed)),
-                            face_rate=found / frames if frames else 0.0, wall_seconds=wall,
-                            video_seconds_per_second=done_seconds / wall if wall > 0 else 0.0, failures=failures,
-                            disk_bytes=disk, storage=cfg.ingest.storage)
+    done_seconds = _run_jobs(todo, out, cfg, settings, workers, metas, failures, progress, len(jobs))
+    listed = sorted((j for j in jobs if j.video_id in metas), key=lambda j: j.video_id)
+    _write_tables(out, listed, metas, failures)
+    summary = _summary(out, listed, metas, failures, skipped, done_seconds, time.perf_counter() - start, cfg)
     print(summary)
     for name, reason in failures:
         print(f"  failed: {name}: {reason}")

@@ -20,6 +20,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from workbench.analysis.tables import class_balance_table
+from workbench.data.segments import runs as true_runs  # (first, end) of every run of True, end exclusive
 from workbench.evaluation.metrics import expected_calibration_error, reliability_curve, video_metrics
 
 DPI = 110
@@ -57,22 +58,16 @@ def _class_names(labels: Any) -> np.ndarray:
     return np.where(np.asarray(labels).astype(int) == 1, "FAKE", "REAL")
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(first, last) index of every run of True in a boolean array."""
-    m = np.diff(np.concatenate([[0], np.asarray(mask, dtype=np.int8), [0]]))
-    return list(zip(np.flatnonzero(m == 1).tolist(), (np.flatnonzero(m == -1) - 1).tolist()))
-
-
 def _spans(ax: Axes, t: np.ndarray, mask: np.ndarray, min_width: float = 0.0, **kw: Any) -> PolyCollection | None:
     """Full-height bands over the time stretches where mask is True (one artist), each at least
     `min_width` (a share of the time range) wide so that single frames of a long video stay visible."""
-    runs = _runs(mask)
+    runs = true_runs(mask)  # (first, end): end exclusive, so t[end - 1] is a run's last frame
     if not runs:
         return None
     half = float(np.median(np.diff(t))) / 2 if t.size > 1 else 0.5
-    grow = [max(0.0, (min_width * float(t[-1] - t[0]) - (t[b] - t[a] + 2 * half)) / 2) for a, b in runs]
-    verts = [[(t[a] - half - g, 0), (t[b] + half + g, 0), (t[b] + half + g, 1), (t[a] - half - g, 1)]
-             for (a, b), g in zip(runs, grow)]
+    grow = [max(0.0, (min_width * float(t[-1] - t[0]) - (t[e - 1] - t[a] + 2 * half)) / 2) for a, e in runs]
+    verts = [[(t[a] - half - g, 0), (t[e - 1] + half + g, 0), (t[e - 1] + half + g, 1), (t[a] - half - g, 1)]
+             for (a, e), g in zip(runs, grow)]
     coll = PolyCollection(verts, transform=ax.get_xaxis_transform(), **kw)
     ax.add_collection(coll, autolim=False)
     return coll
@@ -358,8 +353,8 @@ def pfake_panel(ax: Axes, pred_df: pd.DataFrame, threshold: float = 0.5, frame_l
     if frame_label is not None and np.asarray(frame_label).astype(bool).any():
         truth = np.asarray(frame_label).astype(bool)
         half = float(np.median(np.diff(t))) / 2 if t.size > 1 else 0.5
-        for a, b in _runs(truth):
-            ax.axvspan(t[a] - half, t[b] + half, ymin=0.94, ymax=1.0, color=TRUTH_COLOR, lw=0)
+        for a, e in true_runs(truth):  # end exclusive
+            ax.axvspan(t[a] - half, t[e - 1] + half, ymin=0.94, ymax=1.0, color=TRUTH_COLOR, lw=0)
         ax.fill_between([], [], color=TRUTH_COLOR, label="true fake frames")
     ax.plot(t, p, color="#1d3557", lw=1.2, label="P(Fake) (ensemble)")
     ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")

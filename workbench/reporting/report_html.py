@@ -17,8 +17,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import numpy as np
 import pandas as pd
+from nbconvert import HTMLExporter
 
 from workbench.analysis.reports import NOTEBOOK_TABLES
 from workbench.core.paths import missing_study
@@ -73,7 +75,16 @@ h2 { font-size: 20px; border-bottom: 2px solid var(--line); padding-bottom: 4px;
 h3 { font-size: 16px; margin: 26px 0 8px; color: var(--ink); }
 p.caption { color: var(--muted); margin: 0 0 10px; max-width: 860px; }
 .source { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: var(--muted); }
-.scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; }
+/* A table wider than the text column grows up to the window's width, centred on the column; wider still, it
+   scrolls inside its box (both ways, so its header row stays in view and its scroll bar is never off-screen),
+   with a shadow at the edge that has more columns behind it. */
+.scroll { position: relative; left: 50%; transform: translateX(-50%); width: max-content; min-width: 100%;
+          max-width: calc(100vw - 48px); max-height: 78vh; overflow: auto; border: 1px solid var(--line);
+          border-radius: 6px;
+          background: linear-gradient(to right, #fff 40%, #fff0) left / 28px 100% no-repeat local,
+                      linear-gradient(to left, #fff 40%, #fff0) right / 28px 100% no-repeat local,
+                      radial-gradient(farthest-side at 0 50%, #1d355738, #0000) left / 12px 100% no-repeat scroll,
+                      radial-gradient(farthest-side at 100% 50%, #1d355738, #0000) right / 12px 100% no-repeat scroll; }
 table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; width: 100%; }
 td { white-space: nowrap; }
 th, td { padding: 5px 10px; border-bottom: 1px solid var(--line); text-align: right; vertical-align: top; }
@@ -172,13 +183,25 @@ def _group_order(name: str) -> tuple[int, str]:
 
 
 # ------------------------------------------------------------------ sections
+def _fact_value(key: str, v: Any) -> str:
+    """One value of a study.json mapping: seconds (keys `seconds`, `*_seconds`, `*_s`) as '12.3 s', other numbers
+    plain (`num_cpus: 1`, a count, gets no unit), None as 'none'."""
+    if v is None:
+        return "none"
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and (key == "seconds" or key.endswith(("_seconds", "_s"))):
+        return f"{v:.1f} s"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
 def _facts_html(study: dict) -> str:
     """What ran, from study.json: scalars, lists, failures and stage timings when present."""
     items = []
     for k, v in study.items():
         if isinstance(v, dict) and v and all(not isinstance(x, (dict, list)) for x in v.values()):
             cls = ' class="bad"' if k == "failed" else ""
-            v = "; ".join(f"{a}: {b:.1f} s" if isinstance(b, float) else f"{a}: {b}" for a, b in v.items())
+            v = "; ".join(f"{a}: {_fact_value(a, b)}" for a, b in v.items())
             items.append(f"<dt>{_esc(k)}</dt><dd{cls}>{_esc(v)}</dd>")
         elif isinstance(v, dict) and v:
             continue  # nested tables below
@@ -236,9 +259,6 @@ def render_notebooks(study_dir: Path) -> list[tuple[str, Path]]:
     The widget state is left out so that the inspector's still (its image/png output) is what shows,
     and script tags that would load from the network (MathJax, require.js) are removed: the pages open offline.
     """
-    import nbformat
-    from nbconvert import HTMLExporter
-
     out_dir = study_dir / NOTEBOOK_DIR
     done = []
     for nb_path in sorted(study_dir.glob("*/[0-9][0-9]_*.ipynb"), key=lambda p: _group_order(p.parent.name)):

@@ -11,22 +11,26 @@ Layout of a study (`run_dir`):
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import papermill as pm
 import traitlets.config
 import yaml
 
+from workbench.analysis.notebook_metrics import METRICS_FILE
+from workbench.analysis.runs import has_run, read_run
 from workbench.core import paths
 from workbench.core.conditions import condition_config, load_conditions, load_presets
 from workbench.core.config import Config, EngineConfig
-from workbench.data.records import write_json
+from workbench.study.notebook import figure_path, write_metrics  # noqa: F401  (figure_path: public API)
 from workbench.training.engine import run_conditions  # imports Ray: only under engine ray
 
 NOTEBOOK_DIR = paths.project_root() / "notebooks"
@@ -36,22 +40,9 @@ AFTER = ("01_class_imbalance", "03_temporal_pfake", "04_calibration_thresholds",
          "05_compare_conditions")  # 06 before 05: 05's summary carries 06's tables
 
 
-def write_metrics(output_dir: str | Path, metrics: dict[str, Any], name: str = "metrics.json") -> Path:
-    """A notebook's numbers, for later notebooks and tests to read (NaN -> null)."""
-    return write_json(Path(output_dir) / name, metrics)
-
-
-def figure_path(output_dir: str | Path, name: str) -> Path:
-    """Where a notebook saves a figure: <output_dir>/figures/<name>.png."""
-    p = Path(output_dir) / "figures" / f"{name}.png"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return p
-
-
 # ------------------------------------------------------------------ papermill
 def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
     """The parameters declared in a notebook's cell tagged `parameters`."""
-    import papermill as pm
     params = pm.inspect_notebook(str(notebook))
     if not params:
         raise ValueError(f"{notebook} has no cell tagged 'parameters'")
@@ -61,7 +52,6 @@ def notebook_parameters(notebook: str | Path) -> dict[str, Any]:
 def execute(name: str, output_dir: str | Path, params: dict[str, Any], *, notebook_dir: Path = NOTEBOOK_DIR,
             kernel: str = "python3", stream: bool = True) -> Path:
     """Execute notebooks/<name>.ipynb into output_dir with checked parameters; return the executed notebook."""
-    import papermill as pm
     src = Path(notebook_dir) / f"{name}.ipynb"
     if not src.exists():
         raise FileNotFoundError(f"notebook {src} does not exist")
@@ -89,8 +79,13 @@ class _LineHandler(logging.Handler):
         if record.levelno >= logging.WARNING:
             return
         for line in record.getMessage().splitlines():
-            if line.startswith("[") or "WARNING" in line:
+            if PROGRESS.match(line) or line.startswith("WARNING"):
                 print(f"  | {line.rstrip()}", flush=True)
+
+
+# `[baseline] fold 0 epoch 3 ...`, `[ray 2/10] ...`: not a pandas shape line (`[72 rows x 7 columns]`) nor a
+# kernel's own log line (`[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel`, printed at its shutdown)
+PROGRESS = re.compile(r"^\[(?!\w*App\])(ray( \d+/\d+)?|[\w.-]+)\] ")
 
 
 @dataclass
@@ -111,8 +106,8 @@ class StudyReport:
 
 
 def _complete(cond_dir: Path) -> bool:
-    res = cond_dir / "kfold_results.json"
-    return (cond_dir / "metrics.json").exists() and res.exists() and bool(json.loads(res.read_text()).get("complete"))
+    """Notebook 02 ran on the condition (metrics.json) and every fold of its K-fold run finished."""
+    return (cond_dir / METRICS_FILE).exists() and has_run(cond_dir) and read_run(cond_dir).complete
 
 
 def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str] | None = None,
@@ -142,39 +137,18 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
     common = dict(data_dir=str(data_dir), preset=preset, device=device, smoke=preset == "smoke")
     try:
         folds_failed = _ray_folds(report, names, grid, engine, common, folds, epochs) if engine.kind == "ray" else {}
-        for i, cond in enumerate(names, 1):
-            cdir = run_dir / cond
-            if _complete(cdir):
-                print(f"[{i}/{len(names)}] {cond}: complete, skipped", flush=True)
-                report.skipped.append(cond)
-                report.stages.append({"name": cond, "status": "skipped", "seconds": 0.0})
-                continue
-            if cond in folds_failed:
-                report.failed[cond] = folds_failed[cond]
-                report.stages.append({"name": cond, "status": "failed", "seconds": 0.0})
-                print(f"  FAILED {cond}: {folds_failed[cond]}", file=sys.stderr, flush=True)
-                continue
-            print(f"[{i}/{len(names)}] {cond}: running {PER_CONDITION}", flush=True)
-            params = dict(common, output_dir=str(cdir), condition=cond, overrides=grid[cond],
-                          folds=folds, epochs=epochs, progress=False)
-            _attempt(report, cond, lambda: execute(PER_CONDITION, cdir, params, notebook_dir=notebook_dir, stream=stream))
-        done = [c for c in names if (run_dir / c / "kfold_results.json").exists()]
+        run = functools.partial(execute, notebook_dir=notebook_dir, stream=stream)  # run(name, output_dir, params)
+        _conditions(report, names, grid, folds_failed, run, common, folds, epochs)
+        done = [c for c in names if has_run(run_dir / c)]
         temporal = [c for c in (temporal_conditions or ["baseline", "balanced"]) if c in done] or done[:2]
         for nb in after:
-            out = run_dir / nb
-            params = {"output_dir": str(out), "smoke": preset == "smoke"}
-            if nb == "01_class_imbalance":
-                params.update(data_dir=str(data_dir), folds=folds or Config.from_dict(load_presets()[preset]).split.kfold)
-            elif nb in ("03_temporal_pfake", "06_localization_attribution"):
-                params.update(data_dir=str(data_dir), run_dir=str(run_dir), conditions=temporal, device=device)
-            else:
-                params.update(run_dir=str(run_dir))
+            params = _after_params(nb, run_dir, data_dir, preset, folds, device, temporal)
             if nb != "01_class_imbalance" and not done:
                 report.failed[nb] = "no finished condition to analyse"
                 report.stages.append({"name": nb, "status": "failed", "seconds": 0.0})
                 continue
             print(f"[after] {nb}", flush=True)
-            _attempt(report, nb, lambda: execute(nb, out, params, notebook_dir=notebook_dir, stream=stream))
+            _attempt(report, nb, lambda: run(nb, run_dir / nb, params))
     finally:
         log.removeHandler(handler)
     report.seconds = time.time() - t0
@@ -183,6 +157,40 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
                             "data_dir": str(data_dir), "engine": dataclasses.asdict(engine), "folds": report.folds},
                   name="study.json")
     return report
+
+
+def _conditions(report: StudyReport, names: list[str], grid: dict[str, dict], folds_failed: dict[str, str],
+                run, common: dict, folds: int | None, epochs: int | None) -> None:
+    """Notebook 02 once per condition: complete ones skipped, those whose Ray folds failed reported."""
+    for i, cond in enumerate(names, 1):
+        cdir = report.run_dir / cond
+        if _complete(cdir):
+            print(f"[{i}/{len(names)}] {cond}: complete, skipped", flush=True)
+            report.skipped.append(cond)
+            report.stages.append({"name": cond, "status": "skipped", "seconds": 0.0})
+            continue
+        if cond in folds_failed:
+            report.failed[cond] = folds_failed[cond]
+            report.stages.append({"name": cond, "status": "failed", "seconds": 0.0})
+            print(f"  FAILED {cond}: {folds_failed[cond]}", file=sys.stderr, flush=True)
+            continue
+        print(f"[{i}/{len(names)}] {cond}: running {PER_CONDITION}", flush=True)
+        params = dict(common, output_dir=str(cdir), condition=cond, overrides=grid[cond],
+                      folds=folds, epochs=epochs, progress=False)
+        _attempt(report, cond, lambda: run(PER_CONDITION, cdir, params))
+
+
+def _after_params(nb: str, run_dir: Path, data_dir: Path, preset: str, folds: int | None, device: str,
+                  temporal: list[str]) -> dict[str, Any]:
+    """The parameters of a notebook that runs after the conditions."""
+    params: dict[str, Any] = {"output_dir": str(run_dir / nb), "smoke": preset == "smoke"}
+    if nb == "01_class_imbalance":
+        params.update(data_dir=str(data_dir), folds=folds or Config.from_dict(load_presets()[preset]).split.kfold)
+    elif nb in ("03_temporal_pfake", "06_localization_attribution"):
+        params.update(data_dir=str(data_dir), run_dir=str(run_dir), conditions=temporal, device=device)
+    else:
+        params.update(run_dir=str(run_dir))
+    return params
 
 
 def _ray_folds(report: StudyReport, names: list[str], grid: dict[str, dict], engine: EngineConfig, common: dict,

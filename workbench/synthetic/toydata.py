@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from workbench.data.records import DEFAULT_AUDIO_RATE, VideoRecord, row_for, save_record, write_index
+from workbench.data.records import DEFAULT_AUDIO_RATE, WAVE_SCALE, VideoRecord, row_for, save_record, write_index
 
 # which cues a FAKE toy record carries: all of them (the default), or one modality only
 TOY_FAKE_TYPES = {"all": ("audio", "face", "lip"), "audio": ("audio",), "face": ("face",), "lip": ("lip",)}
@@ -21,7 +21,7 @@ TOY_FAKE_TYPES = {"all": ("audio", "face", "lip"), "audio": ("audio",), "face": 
 
 def toy_record(video_id: str, label: int, n_frames: int, *, face: int = 32, lip: int = 16, fps: float = 30.0,
                group: str = "id0", rng: np.random.Generator, strength: float = 1.0, fake_type: str = "all",
-               segments: Sequence[tuple[int, int]] | None = None) -> VideoRecord:
+               segments: Sequence[tuple[int, int]] | None = None, wave: bool = False) -> VideoRecord:
     """One synthetic record: (T, face, face, 3) and (T, lip, lip, 3) uint8 crops plus (T_a, 40) MFCC.
 
     A FAKE carries the cues of ``fake_type`` (TOY_FAKE_TYPES) on every frame, or only on the frame ranges
@@ -65,20 +65,30 @@ def toy_record(video_id: str, label: int, n_frames: int, *, face: int = 32, lip:
         lips[t] = np.clip(lp, 0, 255).astype(np.uint8)
     return VideoRecord(frames=frames, lip=lips, audio=mfcc, label=label, video_id=video_id, group=group, fps=fps,
                        timestamps=ts, face_found=np.ones(n_frames, dtype=bool), duration=duration,
-                       audio_rate=audio_rate, frame_label=None if segments is None else fake.astype(np.int8))
+                       audio_rate=audio_rate, frame_label=None if segments is None else fake.astype(np.int8),
+                       audio_wave=toy_wave(t_audio, envelope) if wave else None)
+
+
+def toy_wave(t_audio: np.ndarray, envelope: np.ndarray, rate: float = 16000.0) -> np.ndarray:
+    """A 16 kHz int16 waveform (a 220 Hz tone under the clip's speech envelope), for audio augmentation tests."""
+    t = np.arange(int(round(t_audio[-1] * rate)) + 1) / rate
+    y = 0.3 * np.interp(t, t_audio, envelope) * np.sin(2 * np.pi * 220.0 * t)
+    return np.round(y * WAVE_SCALE).astype(np.int16)
 
 
 def make_toy_dataset(root: str | Path, *, n_real: int = 12, n_fake: int = 20, frames: tuple[int, int] = (24, 48),
                      face: int = 32, lip: int = 16, n_groups: int = 8, n_test_long: int = 0, long_frames: int = 300,
                      seed: int = 0, strength: float = 1.0, fake_types: Sequence[str] = ("all",),
                      n_partial: int = 0, n_test_long_fake: int = 0, n_test_short: tuple[int, int] = (0, 0),
-                     n_unlabeled: tuple[int, int] = (0, 0), withhold_labels: bool = False) -> Path:
+                     wave: bool = False, n_unlabeled: tuple[int, int] = (0, 0),
+                     withhold_labels: bool = False) -> Path:
     """Write a toy dataset folder (npz + index.csv); returns the folder.
 
     FAKE clips take ``fake_types`` in turn; ``n_partial`` partial fakes (after the others, ids partial_*)
     carry theirs on one segment of a third to a half of their frames, with frame labels.
     The held-out test split (split=test): `n_test_long` long REAL and `n_test_long_fake` long FAKE clips of
-    `long_frames` frames, and `n_test_short` = (REAL, FAKE) clips of pool length.
+    `long_frames` frames, and `n_test_short` = (REAL, FAKE) clips of pool length. ``wave`` keeps a waveform
+    (``audio_wave``) in each record, which audio augmentation needs.
     `n_unlabeled` = (REAL-like, FAKE-like) clips of split=unlabeled (ids unlabeled_*, last), stored with label -1
     as ``workbench ingest --unlabeled`` does, or with ``withhold_labels`` with their true label kept in the files
     (the split alone marks them unlabelled: a test that the label is never read).
@@ -102,7 +112,7 @@ def make_toy_dataset(root: str | Path, *, n_real: int = 12, n_fake: int = 20, fr
             start = int(rng.integers(0, n - length + 1))
             segments = [(start, start + length)]
         rec = toy_record(vid, label, n, face=face, lip=lip, group=f"id{i % n_groups}", rng=rng, strength=strength,
-                         fake_type=fake_type, segments=segments)
+                         fake_type=fake_type, segments=segments, wave=wave)
         if split == "unlabeled" and not withhold_labels:
             rec.label = -1
         save_record(root / f"{vid}.npz", rec)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
@@ -25,8 +25,22 @@ import torch
 from workbench.core.metric_names import metric_mode
 from workbench.data.records import atomic_write
 
-if TYPE_CHECKING:  # the trainer imports this module; callbacks only receive it
-    from workbench.training.trainer import EvalResult, Trainer
+
+@dataclass
+class EvalResult:
+    """Metrics and predictions of one evaluation of a set: video rows and frame rows."""
+
+    metrics: dict[str, float]
+    videos: pd.DataFrame
+    frames: pd.DataFrame
+
+
+class Trainer(Protocol):
+    """What a callback uses of the trainer that runs it (workbench.training.trainer.Trainer)."""
+
+    out_dir: Path
+
+    def checkpoint_state(self, epoch: int, state: FitState) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -78,16 +92,18 @@ class Callback:
 
 
 class BestCheckpoint(Callback):
-    """The best epoch by a monitor: its checkpoint and the selection / scoring predictions of that epoch."""
+    """The best epoch by a monitor (None: every epoch, so the last one is kept): its checkpoint and the selection /
+    scoring predictions of that epoch."""
 
-    def __init__(self, path: Path, monitor: str):
-        self.path, self.monitor, self.mode = Path(path), monitor, metric_mode(monitor)
+    def __init__(self, path: Path, monitor: str | None):
+        self.path, self.monitor = Path(path), monitor
+        self.mode = metric_mode(monitor) if monitor else "max"
 
     def on_epoch_end(self, trainer, state, row, val, outer) -> None:
         if pretraining(row):
             return
-        value = row.get(self.monitor)
-        if better(value, state.best["value"], self.mode):
+        value = row.get(self.monitor) if self.monitor else None
+        if self.monitor is None or better(value, state.best["value"], self.mode):
             state.best.update(value=value, epoch=int(row["epoch"]), metrics=dict(row))
             save_checkpoint(self.path, trainer.checkpoint_state(int(row["epoch"]), state))
             for name, ev in (("val", val), ("outer", outer)):

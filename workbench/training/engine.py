@@ -33,8 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from workbench.core.config import Config, EngineConfig
-from workbench.core.runtime import usable_cores
+from workbench.core.runtime import torch_threads, usable_cores
 from workbench.data.dataset import CONCURRENT_ENV, DatasetSplit
 from workbench.data.records import write_json
 from workbench.data.splits import FoldPlan
@@ -83,12 +85,20 @@ def cluster_size(ray) -> dict[str, float]:
     return {"nodes": len(nodes), "cpus": float(res.get("CPU", 0)), "gpus": float(res.get("GPU", 0))}
 
 
-def task_resources(engine: EngineConfig, ray, device: str = "auto") -> dict[str, float]:
-    """CPUs and GPUs of one fold task; num_gpus None: 1 when the cluster has GPUs (and the device is not cpu)."""
+def task_threads(engine: EngineConfig, threads: int) -> int:
+    """A fold task's torch threads: --task-cpus when given (it sets both), else the run's train.threads."""
+    return max(1, int(engine.num_cpus)) if engine.num_cpus else max(1, int(threads or usable_cores()))
+
+
+def task_resources(engine: EngineConfig, ray, device: str = "auto", threads: int = 0) -> dict[str, float]:
+    """CPUs and GPUs of one fold task: as many CPUs as its torch threads (at most the cluster's); num_gpus None:
+    1 when the cluster has GPUs (and the device is not cpu)."""
+    size = cluster_size(ray)
     gpus = engine.num_gpus
     if gpus is None:
-        gpus = 1.0 if cluster_size(ray)["gpus"] > 0 and device != "cpu" else 0.0
-    return {"num_cpus": float(engine.num_cpus), "num_gpus": float(gpus)}
+        gpus = 1.0 if size["gpus"] > 0 and device != "cpu" else 0.0
+    cpus = float(engine.num_cpus) if engine.num_cpus else float(min(task_threads(engine, threads), size["cpus"] or 1))
+    return {"num_cpus": cpus, "num_gpus": float(gpus)}
 
 
 def describe(ray, engine: EngineConfig) -> str:
@@ -97,7 +107,8 @@ def describe(ray, engine: EngineConfig) -> str:
     where = f"cluster {engine.address}" if engine.address else "a local instance started here"
     task = task_resources(engine, ray)
     return (f"engine ray ({where}): {size['nodes']} node(s), {size['cpus']:g} CPUs, {size['gpus']:g} GPUs; "
-            f"each (condition, fold) task: {task['num_cpus']:g} CPU, {task['num_gpus']:g} GPU, "
+            f"each (condition, fold) task: {task['num_cpus']:g} CPU" + ("" if engine.num_cpus else " (train.threads)")
+            + f", {task['num_gpus']:g} GPU, "
             f"up to {engine.max_retries} reruns")
 
 
@@ -129,12 +140,8 @@ def record_attempt(cfg: Config, fdir: Path, node: dict[str, Any]) -> int:
 
 
 def fold_task(cfg: Config, plan: FoldPlan, data: DatasetSplit, num_cpus: float) -> dict[str, Any]:
-    """One (condition, fold) in a Ray worker: torch threads = the task's CPUs, run_fold, and where it ran."""
-    import os
-
-    import torch
-
-    torch.set_num_threads(max(1, int(num_cpus)))
+    """One (condition, fold) in a Ray worker: torch threads = train.threads (set by the driver), run_fold."""
+    torch.set_num_threads(max(1, int(cfg.train.threads)))
     if CONCURRENT_ENV not in os.environ:  # the node's data.cache_gb shared by as many fold tasks as fit on it
         os.environ[CONCURRENT_ENV] = str(max(1, int((os.cpu_count() or 1) // max(num_cpus, 1e-3))))
     fdir = Path(cfg.out) / f"fold_{plan.fold}"
@@ -197,8 +204,8 @@ def run_folds(jobs: list[tuple[Config, DatasetSplit, list[FoldPlan]]], engine: E
     pending: dict[Any, tuple[str, int]] = {}
     for cfg, data, plans in jobs:
         run.data[cfg.name] = data
-        task_cfg, task_data = for_tasks(cfg, data)
-        res = task_resources(engine, ray, cfg.train.device)
+        task_cfg, task_data = for_tasks(cfg.merged({"train": {"threads": task_threads(engine, cfg.train.threads)}}), data)
+        res = task_resources(engine, ray, cfg.train.device, task_cfg.train.threads)
         for plan in plans:
             done = Path(cfg.out) / f"fold_{plan.fold}" / "done.json"
             if done.exists():
@@ -295,6 +302,7 @@ def run_kfold(cfg: Config, *, folds_to_run: list[int] | None = None,
     """Cross-validate MMMS-BA; folds already finished under the same config are loaded, not redone."""
     cache: dict = {}  # decoded records, shared by validation and every fold's datasets
     data, plans = prepare(cfg, cache, log)
-    fold_results = [run_fold(cfg, p, data, cache=cache, on_epoch_end=on_epoch_end, log=log)
-                    for p in plans if folds_to_run is None or p.fold in folds_to_run]
+    with torch_threads(cfg.train.threads):  # resolved by prepare; a Ray fold task sets the same count
+        fold_results = [run_fold(cfg, p, data, cache=cache, on_epoch_end=on_epoch_end, log=log)
+                        for p in plans if folds_to_run is None or p.fold in folds_to_run]
     return collect(cfg, fold_results, data)

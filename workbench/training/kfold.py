@@ -30,7 +30,8 @@ import pandas as pd
 import torch
 
 from workbench.core.config import Config
-from workbench.core.metric_names import metric_mode
+from workbench.core.metric_names import as_float, metric_mode
+from workbench.core.runtime import usable_cores
 from workbench.data.dataset import UNLABELED_SPLIT, ClipDataset, DatasetSplit, load_for_model
 from workbench.data.records import IndexRow, VideoRecord, resolve, scan_folder, write_json
 from workbench.data.splits import FoldPlan, make_folds, plan_folds  # noqa: F401  (make_folds: public API)
@@ -42,6 +43,17 @@ from workbench.training.uncertainty import mc_outer, triage_section
 
 OPTIMISM_METRICS = ("acc", "balanced_acc", "roc_auc", "f1")  # video-level metrics whose selection optimism is reported
 STD_DDOF = 1  # every standard deviation across folds is the sample std (ddof=1)
+SELECTED_ON = {"inner": "chosen on the inner part", "outer": "chosen on the scoring fold (optimistic)",
+               "last": "last of a fixed budget (nothing chosen)"}
+
+
+def resolve_threads(cfg: Config, out: Path) -> None:
+    """train.threads 0 -> the count a run started with (its config.yaml), else this machine's usable cores."""
+    if cfg.train.threads > 0:
+        return
+    saved = out / "config.yaml"
+    before = Config.load(saved).train.threads if saved.exists() else 0
+    cfg.train.threads = before if before > 0 else usable_cores()
 
 
 # ------------------------------------------------------------------ data
@@ -116,7 +128,10 @@ def _datasets(cfg: Config, plan: FoldPlan, data: DatasetSplit, cache: dict) -> t
     full = cfg.data.eval_clip == "full"
     fit = ClipDataset(pick(plan.train_ids), data.root, cfg, train=True, cache=cache, seed=cfg.seed + plan.fold)
     outer = ClipDataset(pick(plan.outer_ids), data.root, cfg, train=False, full=full, cache=cache)
-    sel = ClipDataset(pick(plan.inner_ids), data.root, cfg, train=False, full=full, cache=cache) if plan.inner_ids else outer
+    if plan.inner_ids:
+        sel = ClipDataset(pick(plan.inner_ids), data.root, cfg, train=False, full=full, cache=cache)
+    else:  # outer: the scoring fold selects (the original study); last: nothing selects
+        sel = None if cfg.split.selection == "last" else outer
     return fit, sel, outer
 
 
@@ -187,7 +202,7 @@ def run_fold(cfg: Config, plan: FoldPlan, data: DatasetSplit, *, cache: dict | N
            "metrics": metrics, "selection_optimism": selection_optimism(fit.history, fit.best_epoch),
            "test_metrics": test, "checkpoint": str(scored.relative_to(cfg.out)), **extra, **plan.to_dict()}
     write_json(done, res)
-    log(f"[{cfg.name}] fold {k}: epoch {fit.best_epoch} chosen on the {'inner part' if plan.inner_ids else 'scoring fold'}"
+    log(f"[{cfg.name}] fold {k}: epoch {fit.best_epoch} {SELECTED_ON[cfg.split.selection]}"
         f"  outer_acc {metrics.get('outer_acc', math.nan):.4f}" + (f"  test_acc {test['test_acc']:.4f}" if test else ""))
     return res
 
@@ -199,7 +214,7 @@ def summarize(folds: list[dict], key: str = "metrics") -> dict:
     names = sorted({m for f in folds for m, v in (f.get(key) or {}).items() if v is None or isinstance(v, (int, float))})
     mean, std = {}, {}
     for m in names:
-        vals = np.array([_num((f.get(key) or {}).get(m)) for f in folds], dtype=float)
+        vals = np.array([as_float((f.get(key) or {}).get(m)) for f in folds], dtype=float)
         ok = vals[~np.isnan(vals)]
         mean[m] = float(ok.mean()) if ok.size else math.nan
         std[m] = float(ok.std(ddof=STD_DDOF)) if ok.size > STD_DDOF else math.nan
@@ -210,6 +225,7 @@ def prepare(cfg: Config, cache: dict | None = None, log: Callable[[str], None] =
     """The driver's set-up: dataset, fold plans, splits.json and config.yaml (written once, checked on resume)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    resolve_threads(cfg, out)
     data = load_dataset(cfg, cache=cache, log=log)
     if data.failures:
         log(f"skipping {len(data.failures)} bad file(s): " + "; ".join(f"{f} ({r})" for f, r in data.failures))
@@ -220,8 +236,8 @@ def prepare(cfg: Config, cache: dict | None = None, log: Callable[[str], None] =
     n_real, n_fake = sum(r.label == 0 for r in rows), sum(r.label == 1 for r in rows)
     t_real, t_fake = sum(r.label == 0 for r in data.test_rows), sum(r.label == 1 for r in data.test_rows)
     log(f"[{cfg.name}] {len(rows)} videos (REAL {n_real} / FAKE {n_fake}), held-out test {len(data.test_rows)} "
-        f"(REAL {t_real} / FAKE {t_fake}), {cfg.split.kfold}-fold {cfg.split.kind}, selection on the "
-        f"{'inner part' if cfg.split.selection == 'inner' else 'scoring fold'}, sampler={cfg.train.weighted_sampler}, "
+        f"(REAL {t_real} / FAKE {t_fake}), {cfg.split.kfold}-fold {cfg.split.kind}, epoch "
+        f"{SELECTED_ON[cfg.split.selection]}, {cfg.train.threads} torch thread(s), sampler={cfg.train.weighted_sampler}, "
         f"loss={cfg.loss.kind}{' weighted' if cfg.loss.weighted else ''} on {cfg.loss.on} -> {out}")
     return data, plans
 
@@ -280,21 +296,17 @@ def collect(cfg: Config, fold_results: list[dict], data: DatasetSplit) -> dict:
     return results
 
 
-def _num(v) -> float:
-    return math.nan if v is None else float(v)
-
-
 def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_f1", "outer_roc_auc", "outer_balanced_acc",
                                                              "outer_real_frame_acc", "outer_real_frame_pfake_mean")) -> str:
     """The study's per-fold table (outer folds, epoch chosen on the selection part) with mean ± std (ddof=1)."""
-    where = "the inner part" if results.get("selection", "inner") == "inner" else "the scoring fold (optimistic)"
+    where = SELECTED_ON.get(results.get("selection", "inner"), "")
     head = "fold  epoch  " + "  ".join(f"{m.removeprefix('outer_'):>18s}" for m in metrics)
-    lines = [f"outer-fold metrics, epoch chosen on {where}; std with ddof={results.get('std_ddof', 1)}", head]
+    lines = [f"outer-fold metrics, epoch {where}; std with ddof={results.get('std_ddof', 1)}", head]
     for f in results["folds"]:
         lines.append(f"{f['fold']:4d}  {f['best_epoch']:5d}  " + "  ".join(
-            f"{_num(f['metrics'].get(m)):18.4f}" for m in metrics))
+            f"{as_float(f['metrics'].get(m)):18.4f}" for m in metrics))
     lines.append("mean±std     " + "  ".join(
-        f"{_num(results['mean'].get(m)):10.4f}±{_num(results['std'].get(m)):6.4f}" for m in metrics))
+        f"{as_float(results['mean'].get(m)):10.4f}±{as_float(results['std'].get(m)):6.4f}" for m in metrics))
     opt = results.get("selection_optimism", {}).get("acc")
     if opt:
         lines.append(f"selection optimism of acc (max over epochs of outer acc - honest): {opt['mean']:+.4f}")
@@ -302,8 +314,8 @@ def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_
     if test:
         e = test["ensemble"]
         lines.append(f"held-out test ({test['n_real']} REAL / {test['n_fake']} FAKE), fold ensemble: "
-                     f"acc {_num(e.get('test_acc')):.4f}  roc_auc {_num(e.get('test_roc_auc')):.4f}  "
-                     f"REAL-frame P(Fake) {_num(e.get('test_real_frame_pfake_mean')):.4f}")
+                     f"acc {as_float(e.get('test_acc')):.4f}  roc_auc {as_float(e.get('test_roc_auc')):.4f}  "
+                     f"REAL-frame P(Fake) {as_float(e.get('test_real_frame_pfake_mean')):.4f}")
     return "\n".join(lines)
 
 

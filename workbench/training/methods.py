@@ -94,7 +94,7 @@ def choose_pseudo(p_fake: np.ndarray, threshold: float, real_only: bool) -> tupl
     return labels, (take & (labels == 0)) if real_only else take
 
 
-def _pseudo_round(cfg: Config, rnd: int, base: ClipDataset, pseudo: list[IndexRow], sel_ds: ClipDataset,
+def _pseudo_round(cfg: Config, rnd: int, base: ClipDataset, pseudo: list[IndexRow], sel_ds: ClipDataset | None,
                   pool: ClipDataset, fdir: Path) -> tuple[np.ndarray, int]:
     """One self-training round: fit on base + pseudo, select on the inner part, score the pool: (P(Fake), best epoch)."""
     ds = ClipDataset(base.rows + pseudo, base.root, cfg, train=True, cache=base.cache, seed=base.seed)
@@ -107,7 +107,7 @@ def _pseudo_round(cfg: Config, rnd: int, base: ClipDataset, pseudo: list[IndexRo
         trainer.close()
 
 
-def pseudo_label_rounds(cfg: Config, plan: FoldPlan, data: DatasetSplit, fit_ds: ClipDataset, sel_ds: ClipDataset,
+def pseudo_label_rounds(cfg: Config, plan: FoldPlan, data: DatasetSplit, fit_ds: ClipDataset, sel_ds: ClipDataset | None,
                         fdir: Path, log: Log = print) -> tuple[ClipDataset, dict]:
     """Self-training rounds before the fold's fit: its training set with the last round's pseudo-labelled clips added.
 
@@ -171,10 +171,12 @@ def feature_smote_refit(trainer: Trainer, best_path: Path, cfg: Config, plan: Fo
     return path, info
 
 
-def rescore(trainer: Trainer, sel_ds: ClipDataset, outer_ds: ClipDataset, fdir: Path) -> dict[str, float]:
+def rescore(trainer: Trainer, sel_ds: ClipDataset | None, outer_ds: ClipDataset, fdir: Path) -> dict[str, float]:
     """val_* and outer_* metrics of the trainer's current model; its predictions replace the chosen epoch's CSVs."""
     metrics: dict[str, float] = {}
     for name, ds in (("val", sel_ds), ("outer", outer_ds)):
+        if ds is None:  # selection=last: no selection part
+            continue
         ev = trainer.evaluate(ds, prefix=f"{name}_")
         ev.videos.to_csv(fdir / f"{name}_videos.csv", index=False)
         ev.frames.to_csv(fdir / f"{name}_frames.csv", index=False)
@@ -183,7 +185,7 @@ def rescore(trainer: Trainer, sel_ds: ClipDataset, outer_ds: ClipDataset, fdir: 
 
 
 def after_fit(trainer: Trainer, fit: FitResult, cfg: Config, plan: FoldPlan, fit_ds: ClipDataset,
-              sel_ds: ClipDataset, outer_ds: ClipDataset, fdir: Path, extra: dict) -> tuple[Path, dict[str, float]]:
+              sel_ds: ClipDataset | None, outer_ds: ClipDataset, fdir: Path, extra: dict) -> tuple[Path, dict[str, float]]:
     """The model to score: the chosen checkpoint, or under feature_smote its refitted copy (with its val_* and
     outer_* metrics, which replace the chosen epoch's; the epoch's own go to extra['feature_smote']['before'])."""
     if not cfg.methods.feature_smote:

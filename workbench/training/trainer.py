@@ -41,6 +41,7 @@ from workbench.training.callbacks import (
     BestCheckpoint,
     Callback,
     EarlyStopping,
+    EvalResult,
     FitState,
     HistoryCSV,
     LastCheckpoint,
@@ -79,13 +80,6 @@ class FitResult:
     last_path: Path
     stopped_early: bool = False
     seconds: float = 0.0
-
-
-@dataclass
-class EvalResult:
-    metrics: dict[str, float]
-    videos: pd.DataFrame
-    frames: pd.DataFrame
 
 
 class Trainer:
@@ -319,9 +313,12 @@ class Trainer:
     def default_callbacks(self) -> list[Callback]:
         """Best checkpoint, early stopping, history.csv, last checkpoint (and TensorBoard), in that order."""
         cfg = self.cfg
-        cbs: list[Callback] = [BestCheckpoint(self.best_path, cfg.train.checkpoint_monitor),
-                               EarlyStopping(cfg.train.early_stop_monitor, cfg.train.patience),
-                               HistoryCSV(self.out_dir / "history.csv"), LastCheckpoint(self.last_path)]
+        if cfg.split.selection == "last":  # a fixed budget: every epoch is "best" until the last; no stopping
+            cbs: list[Callback] = [BestCheckpoint(self.best_path, None)]
+        else:
+            cbs = [BestCheckpoint(self.best_path, cfg.train.checkpoint_monitor),
+                   EarlyStopping(cfg.train.early_stop_monitor, cfg.train.patience)]
+        cbs += [HistoryCSV(self.out_dir / "history.csv"), LastCheckpoint(self.last_path)]
         if cfg.train.tensorboard:
             cbs.append(TensorBoard(self.out_dir / "tensorboard"))
         return cbs
