@@ -9,13 +9,19 @@ Run folder layout (`cfg.out`); the driver alone writes the top-level files, a fo
     splits.json                 every fold's train / inner / outer video ids, written before any training
     fold_{k}/                   history.csv (train_*, val_* = selection part, outer_* = scoring fold per epoch),
                                 checkpoints, val_* / outer_* predictions of the chosen epoch,
-                                outer_frames_full.csv and test_videos.csv / test_frames.csv (every frame), done.json
+                                outer_frames_full.csv and test_videos.csv / test_frames.csv (every frame), done.json;
+                                outer_mc.csv (MC-dropout P(Fake) per outer video, when the model has dropout);
+                                with the further methods (workbench.training.methods): pseudo_round_r/ and
+                                pseudo_labels.csv (pseudo_label), mmms-ba*_smote.pth (feature_smote, the scored model)
     predictions_videos.csv      out-of-fold video predictions (outer folds, chosen epochs)
     predictions_frames.csv      out-of-fold per-frame P(Fake) of the outer folds' clips
     predictions_frames_full.csv out-of-fold per-frame P(Fake) of every frame of the outer folds' videos
     predictions_test_videos.csv held-out test videos: each fold model and the fold ensemble (fold = "ensemble")
     predictions_test_frames.csv the same, every frame
-    kfold_results.json          per-fold metrics, mean and std (ddof=1), selection optimism, the test section
+    kfold_results.json          per-fold metrics, mean and std (ddof=1), selection optimism, the test section,
+                                `triage` (workbench.training.uncertainty); a fold's entry also holds `mc_dropout`,
+                                and `pseudo_label` / `feature_smote` when those methods are on
+    triage_videos.csv, triage_curves.csv, triage_review.csv   uncertainty, risk-coverage curves, the review list
 """
 from __future__ import annotations
 
