@@ -41,6 +41,18 @@ def warm_steps(times: list[float], warmup: int) -> list[float]:
 
 
 # ------------------------------------------------------------------ training, the fast path
+def static_shapes(compiled: bool):
+    """With --compile (the trainer's `train.compile`): TorchDynamo without automatic dynamic shapes.
+
+    The face and lip CNNs run one code object (`FrameCNN.forward`, its own graph: `MMMSBA._per_frame` breaks
+    the graph on the mask), so automatic dynamic shapes make H and W symbolic when the lip CNN follows the
+    face CNN, and TorchInductor fails on the symbolic strides of the fast convolutions' patches ("cannot
+    determine truth value of Relational"). Static shapes give each of the few shapes a step sees (face, lip;
+    training, validation) its own graph.
+    """
+    return torch._dynamo.config.patch(automatic_dynamic_shapes=False) if compiled else contextlib.nullcontext()
+
+
 def worker_train_fast(spec: dict) -> dict:
     """The workbench's Trainer on the uint8 cache: per-step wall times (data included), validation batches."""
     cfg = bench_config(spec)
@@ -56,19 +68,20 @@ def worker_train_fast(spec: dict) -> dict:
     cache_s = time.perf_counter() - t
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    with PeakMemory(str(dev)) as mem:
-        trainer = Trainer(cfg, ds, None, Path(spec["out"]) / "fast_train")
-        stamps: list[float] = []
+    with static_shapes(cfg.train.compile):
+        with PeakMemory(str(dev)) as mem:
+            trainer = Trainer(cfg, ds, None, Path(spec["out"]) / "fast_train")
+            stamps: list[float] = []
 
-        def on_batch(tr, **info):
-            sync(dev)
-            stamps.append(time.perf_counter())
+            def on_batch(tr, **info):
+                sync(dev)
+                stamps.append(time.perf_counter())
 
-        trainer.add_callback("on_batch_end", on_batch)
-        t0 = time.perf_counter()
-        trainer.train_epoch(0)
-    step = np.diff([t0] + stamps).tolist()
-    evals = _fast_eval_batches(trainer, rows, root, cfg, ds.cache, B, warm + rep, dev)
+            trainer.add_callback("on_batch_end", on_batch)
+            t0 = time.perf_counter()
+            trainer.train_epoch(0)
+        step = np.diff([t0] + stamps).tolist()
+        evals = _fast_eval_batches(trainer, rows, root, cfg, ds.cache, B, warm + rep, dev)
     out = {"step_s": warm_steps(step, warm), "eval_step_s": warm_steps(evals, warm), "gemm_peak": peak,
            "cache_build_s": cache_s, "memory": mem.as_dict(), "amp_dtype": str(dt) if dt else None,
            "channels_last": cfg.train.channels_last, "compile": cfg.train.compile,

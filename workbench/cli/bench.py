@@ -49,7 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="scale part without the disk figures on real crops (1080p clip, demo clips)")
     p.add_argument("--workers", type=int, default=None,
                    help="DataLoader workers of the fast path (default: 0 on CPU, where the data is in memory; 4 on CUDA)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the fast path's model")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the fast path's model, with static shapes (on a 2-core CPU: about a minute of "
+                        "compiling, then slower steps than without it)")
     p.add_argument("--profile-repeats", type=int, default=2,
                    help="timed runs of each piece of the training step in the breakdown (0: no breakdown; CPU only)")
     p.add_argument("--clip-seconds", type=float, default=20.0,
