@@ -245,6 +245,13 @@ def test_paired_differences(runs: dict[str, A.Run]) -> None:
     half = stats.t.ppf(0.975, 2) * np.sqrt((1 / 3 + 4 / 7) * 0.0009)
     assert bal["half_width"] == pytest.approx(half) and bal["ci_lo"] == pytest.approx(0.12 - half)
     assert bal["significant"] == (bal["p_value"] < 0.05) and bal["step"] == pytest.approx(1 / 4)
+    # 80% power: the noncentrality at which a two-sided t(2) test rejects 4 times in 5, found by bisection here
+    se = np.sqrt((1 / 3 + 4 / 7) * 0.0009)
+    crit, lo, hi = stats.t.ppf(0.975, 2), 0.0, 50.0
+    for _ in range(200):
+        nc = (lo + hi) / 2
+        lo, hi = (nc, hi) if stats.nct.sf(crit, 2, nc) + stats.nct.cdf(-crit, 2, nc) < 0.8 else (lo, nc)
+    assert bal["power80"] == pytest.approx(nc * se, rel=1e-6) and bal["power80"] > bal["half_width"]
     rp = d[(d["condition"] == "balanced") & (d["metric"] == "outer_real_frame_pfake_mean")].iloc[0]
     assert rp["diff_mean"] == pytest.approx(0.2) and rp["half_width"] == pytest.approx(0.0, abs=1e-12)
     assert np.isnan(rp["step"])  # a continuous metric has no step

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from workbench.bench import bench
+from workbench.bench.common import make_long_record, write_original_npz
+from workbench.bench.measure import make_checkpoint
+from workbench.bench.naive import naive_forward, naive_predict
 from workbench.cli import main as cli_main
 from workbench.core.config import Config
 from workbench.data.dataset import clip_from_record, collate, load_for_model
@@ -45,7 +47,7 @@ def test_fast_and_naive_training_step_agree(lengths):
     float_batch = {**batch, "face": batch["face"].float() / 255.0, "lip": batch["lip"].float() / 255.0}
     objective = build_objective(cfg.loss, [1, 1])
     outs = []
-    for model, fwd, b in ((fast, lambda m, x: m(x), batch), (naive, bench.naive_forward, float_batch)):
+    for model, fwd, b in ((fast, lambda m, x: m(x), batch), (naive, naive_forward, float_batch)):
         out = fwd(model, b)
         objective(out["frame_logits"], out["video_logits"], b["label"], b["mask"])["loss"].backward()
         outs.append(out)
@@ -62,15 +64,15 @@ def test_fast_and_naive_long_video_predictions_agree(tmp_path, monkeypatch):
     import workbench.model.mmmsba
     monkeypatch.setattr(workbench.model.mmmsba, "ATTENTION_BLOCK", 64)  # blocked attention on a short video
     cfg = Config.load(None, TINY + ["train.amp=false"])  # the kernels compared in fp32 (bf16 autocast differs ~1e-3)
-    rec = bench.make_long_record(300, 32, 16, seed=0)
+    rec = make_long_record(300, 32, 16, seed=0)
     save_record(tmp_path / "long.npz", rec)
-    bench.write_original_npz(tmp_path / "long_float32.npz", rec)
-    ckpt = bench.make_checkpoint(tmp_path / "m.pth", cfg, seed=0)
+    write_original_npz(tmp_path / "long_float32.npz", rec)
+    ckpt = make_checkpoint(tmp_path / "m.pth", cfg, seed=0)
     lazy = load_for_model(tmp_path / "long.npz", cfg, lazy=True)
     assert isinstance(lazy.frames, StoredFrames) and isinstance(lazy.lip, StoredFrames)
     predict_files([ckpt], [tmp_path / "long.npz"], tmp_path / "fast", chunk=48, device="cpu", progress=False)
     fast = pd.read_csv(tmp_path / "fast" / "long_pfake.csv")
-    naive = bench.naive_predict(ckpt, tmp_path / "long_float32.npz", tmp_path / "naive.csv", chunk=48)
+    naive = naive_predict(ckpt, tmp_path / "long_float32.npz", tmp_path / "naive.csv", chunk=48)
     assert len(fast) == len(naive) == 300
     np.testing.assert_allclose(fast["p_fake"], naive["p_fake"], atol=1e-5)
     np.testing.assert_allclose(fast["timestamp"], naive["timestamp"])

@@ -209,13 +209,13 @@ def test_training_workers_live_for_the_fit(toy, tmp_path):
     pids, draws = [], []
     for epoch in range(2):
         tr.train_epoch(epoch)
-        loader = tr._loaders[id(tr.train_ds)]
+        loader = tr.loaders._loaders[id(tr.train_ds)]
         pids.append([w.pid for w in loader._iterator._workers])
         draws.append(list(loader.sampler))
     assert pids[0] == pids[1] and len(pids[0]) == 1
     assert {d[1] for d in draws[0]} == {0} and {d[1] for d in draws[1]} == {1}  # each epoch its own draws
     tr.close()
-    assert not tr._loaders
+    assert not tr.loaders._loaders
 
 
 def test_lossless_and_uncompressed_records_give_identical_predictions(toy, tmp_path):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.core.config import Config
 from workbench.analysis.evidence import learnability
+from workbench.core.config import Config
 from workbench.synthetic import demo
 
 # The demo's recipe (ratio ~1.89:1, artefact strength 1.5, every fake type) at a third of its size, with

@@ -33,7 +33,7 @@ from workbench.synthetic.toydata import make_toy_dataset
 from workbench.training.engine import run_kfold
 
 GRID = {"baseline": {}, "balanced": {"train": {"weighted_sampler": True}, "loss": {"weighted": True}},
-        "broken": {"model": {"attention": "bogus"}},  # accepted by the config, raises in every fold task
+        "broken": {"loss": {"label_smoothing": 1.5}},  # accepted by the config, raises in every fold task
         "nofolds": {"split": {"kfold": 50}}}  # fails in the driver's set-up
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,7 +143,7 @@ def test_study_on_ray_matches_the_local_engine_and_reports_failed_folds(ray_sess
                                  engine=EngineConfig(kind="ray"))
     assert sorted(report.ran) == ["balanced", "baseline"], report.failed
     assert "fold 0: ValueError" in report.failed["broken"] and "fold 1: ValueError" in report.failed["broken"]
-    assert "model.attention" in report.failed["broken"]
+    assert "label_smoothing" in report.failed["broken"]
     assert "50-fold CV needs" in report.failed["nofolds"]
     record = json.loads((run / "study.json").read_text())
     assert record["engine"]["kind"] == "ray" and record["failed"].keys() == {"broken", "nofolds"}

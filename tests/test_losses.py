@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workbench.core.config import LossConfig
+from workbench.core.config import Config, LossConfig
 from workbench.data.sampling import make_weighted_sampler
 from workbench.model.losses import (
     FocalLoss,
@@ -160,10 +160,12 @@ def test_gradients_flow_and_bf16_inputs():
 
 
 def test_unknown_options_raise():
-    with pytest.raises(ValueError, match="logit_adjusted"):
+    with pytest.raises(ValueError, match="logit_adjusted"):  # a choice is checked where the config is made
         build_objective(LossConfig(kind="nope"), COUNTS)
     with pytest.raises(ValueError, match="both"):
         build_objective(LossConfig(on="clip"), COUNTS)
+    with pytest.raises(ValueError, match="loss.kind must be one of"):
+        Config.load(None, ["loss.kind=nope"])
 
 
 def test_weighted_sampler_balances_classes_and_is_seeded():

@@ -33,7 +33,7 @@ from scipy import optimize, stats
 from workbench.analysis.runs import RESULTS, has_run, read_run
 from workbench.analysis.tables import Run, fold_table, paired_differences
 from workbench.data.records import scan_folder
-from workbench.evaluation.metrics import corrected_ttest
+from workbench.evaluation.power import expected_half_width, min_detectable, power_of  # noqa: F401  (re-exported)
 
 METRICS = {"outer_roc_auc": "video ROC-AUC", "outer_acc": "accuracy",
            "outer_real_frame_pfake_mean": "REAL-frame P(Fake)"}
@@ -91,36 +91,6 @@ def data_counts(root: str | Path, index: str = "index.csv") -> tuple[int, int, i
         raise ValueError(f"dataset folder {root}: {index} lists no clips")
     pool = [r for r in rows if r.split != "test"]
     return sum(r.label == 0 for r in pool), sum(r.label == 1 for r in pool), len(rows) - len(pool)
-
-
-# ------------------------------------------------------------------ power
-def power_of(delta: float, sigma: float, k: int, ratio: float, alpha: float = 0.05) -> float:
-    """Power of the two-sided corrected t-test for a true mean difference delta, fold-to-fold SD sigma."""
-    if sigma <= 0 or k < 2 or ratio < 0 or not 0 < alpha < 1:
-        raise ValueError(f"power_of: need sigma > 0, K >= 2, ratio >= 0, 0 < alpha < 1; "
-                         f"got {sigma}, {k}, {ratio}, {alpha}")
-    df = k - 1
-    crit = stats.t.ppf(1 - alpha / 2, df)
-    nc = delta / (sigma * math.sqrt(1 / k + ratio))
-    return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
-
-
-def min_detectable(sigma: float, k: int, ratio: float, alpha: float = 0.05, power: float = 0.8) -> float:
-    """The smallest difference delta > 0 the corrected t-test rejects with the given power."""
-    if not alpha < power < 1:
-        raise ValueError(f"min_detectable: need alpha < power < 1, got alpha {alpha}, power {power}")
-    gap = lambda d: power_of(d, sigma, k, ratio, alpha) - power  # noqa: E731
-    hi = sigma
-    while gap(hi) < 0:
-        hi *= 2
-    return float(optimize.brentq(gap, 0.0, hi, xtol=1e-12 * sigma))
-
-
-def expected_half_width(sigma: float, k: int, ratio: float, alpha: float = 0.05) -> float:
-    """`corrected_ttest`'s interval half-width for K differences whose sample SD is exactly sigma."""
-    z = np.arange(k, dtype=np.float64)
-    z = (z - z.mean()) / z.std(ddof=1)
-    return float(corrected_ttest(sigma * z, ratio, alpha)["half_width"])
 
 
 def clips_for(target: float, sigma_at: Callable[[float], float], k: int, ratio: float, alpha: float = 0.05,

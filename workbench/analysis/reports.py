@@ -189,6 +189,11 @@ def resolution_note(diffs: pd.DataFrame) -> str:
     if len(hw):
         parts.append("A difference smaller than the interval's half-width cannot be told from fold noise; median "
                      "half-width per metric: " + ", ".join(f"{m.removeprefix('outer_')} {v:.3f}" for m, v in hw.items()) + ".")
+    p80 = diffs.groupby("metric")["power80"].median().dropna() if "power80" in diffs else pd.Series(dtype=float)
+    if len(p80):
+        parts.append("A true difference is found 4 times in 5 only from power80 up (80% power at these folds' own "
+                     "spread); median power80 per metric: "
+                     + ", ".join(f"{m.removeprefix('outer_')} {v:.3f}" for m, v in p80.items()) + ".")
     return " ".join(parts)
 
 
@@ -209,7 +214,8 @@ def write_summary(out_dir: str | Path, paradox: pd.DataFrame, diffs: pd.DataFram
     if heldout is not None and len(heldout):
         lines += _block("Held-out test (clips no model of the run trained on; fold ensemble)", heldout.round(4))
     if diffs is not None and len(diffs):
-        cols = [c for c in ("condition", "metric", "diff_mean", "ci_lo", "ci_hi", "half_width", "p_value", "paired")
+        cols = [c for c in ("condition", "metric", "diff_mean", "ci_lo", "ci_hi", "half_width", "power80", "p_value",
+                            "paired")
                 if c in diffs.columns]
         lines += _block("Differences against the baseline (corrected resampled t-test over folds, 95% CI)",
                         diffs[cols].round(4), resolution_note(diffs))

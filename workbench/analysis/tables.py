@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 
 from workbench.analysis.runs import FoldResult, KFoldRun, as_float, condition_dirs, read_run
 from workbench.evaluation.metrics import aggregate_frames, corrected_ttest, video_metrics
+from workbench.evaluation.power import min_detectable
 
 LABEL_NAMES = {0: "REAL", 1: "FAKE"}
 VIDEO_METRICS = ("outer_acc", "outer_f1", "outer_roc_auc", "outer_balanced_acc")
@@ -302,7 +303,8 @@ def paired_differences(runs: Any, baseline: str, metrics: Sequence[str] = (*VIDE
                        alpha: float = 0.05) -> pd.DataFrame:
     """Per metric, condition - baseline over matching folds: the corrected resampled t-test (Nadeau & Bengio 2003,
     `evaluation.metrics.corrected_ttest`), whose false-positive rate holds at K = 5, with its interval, half-width (the
-    smallest difference this comparison could detect) and p-value. Folds that differ in membership are compared
+    smallest observed difference it calls significant), p-value and `power80` (the true difference it would detect
+    with 80% power at these folds' own spread, workbench.evaluation.power). Folds that differ in membership are compared
     unpaired (difference of fold means, the same corrected variance for each, df = 2K - 2)."""
     runs = _as_runs(runs)
     if baseline not in runs:
@@ -326,9 +328,18 @@ def paired_differences(runs: Any, baseline: str, metrics: Sequence[str] = (*VIDE
                          "n_folds": len(a), "condition_mean": _mean_std(a)[0], "baseline_mean": _mean_std(b)[0],
                          "diff_mean": t["mean"], "ci_lo": t["lo"], "ci_hi": t["hi"], "half_width": t["half_width"],
                          "p_value": t["p"], "significant": bool(t["p"] < alpha) if not math.isnan(t["p"]) else False,
+                         "power80": _power80(d, ratio, alpha),
                          "step": resolution_step(run, m), "fold_diffs": d.round(6).tolist(),
                          "method": "corrected resampled t (Nadeau & Bengio 2003)"})
     return pd.DataFrame(rows)
+
+
+def _power80(d: np.ndarray, ratio: float, alpha: float) -> float:
+    """The true difference these paired folds would detect with 80% power, at their own fold-to-fold SD."""
+    d = d[~np.isnan(d)]
+    if d.size < 2 or not np.std(d, ddof=1) > 0:
+        return math.nan
+    return min_detectable(float(np.std(d, ddof=1)), int(d.size), ratio, alpha)
 
 
 def _unpaired(a: np.ndarray, b: np.ndarray, ratio: float, alpha: float) -> dict[str, float]:

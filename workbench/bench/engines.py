@@ -21,12 +21,16 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
+
+from workbench.core.conditions import condition_config, load_conditions
 from workbench.core.config import EngineConfig
 from workbench.core.runtime import usable_cores
+from workbench.training.engine import connect, run_folds
+from workbench.training.kfold import collect, prepare, run_fold
 
 
 def _configs(args: argparse.Namespace, grid: dict[str, dict], names: list[str], engine: str) -> list:
-    from workbench.core.conditions import condition_config
     return [condition_config(args.data, str(Path(args.out) / engine / c), c, grid[c], args.preset, args.folds,
                              args.epochs, args.device, False) for c in names]
 
@@ -34,7 +38,6 @@ def _configs(args: argparse.Namespace, grid: dict[str, dict], names: list[str], 
 def run_local(cfgs: list) -> tuple[float, dict[str, dict], list[float]]:
     """Every condition's folds one after another in this process (what kfold.run_kfold does, each fold timed):
     (seconds, results by condition, wall seconds of each fold: training, selection and scoring)."""
-    from workbench.training.kfold import collect, prepare, run_fold
     t0, results, fold_wall = time.perf_counter(), {}, []
     for cfg in cfgs:
         cache: dict = {}
@@ -51,8 +54,6 @@ def run_local(cfgs: list) -> tuple[float, dict[str, dict], list[float]]:
 def run_ray(cfgs: list, workers: int, log) -> tuple[float, float, dict[str, dict], list[float]]:
     """Every fold at once on a local Ray instance of `workers` CPUs: (seconds with start-up, start-up, results,
     wall seconds of each fold task)."""
-    from workbench.training.engine import connect, run_folds
-    from workbench.training.kfold import collect, prepare
     engine = EngineConfig(kind="ray", num_cpus=1, local_cpus=workers)
     t0 = time.perf_counter()
     ray, started = connect(engine, log)
@@ -93,7 +94,6 @@ def projection(n_folds: int, mean_s: float, longest_s: float, workers: tuple[int
 
 def compare(args: argparse.Namespace, log=print) -> dict:
     """Run both engines on the same grid and return their wall times, fold times and metric difference."""
-    from workbench.core.conditions import load_conditions
     grid = load_conditions(args.conditions_file)
     names = args.conditions or list(grid)
     for engine in ("local", "ray"):
@@ -109,7 +109,6 @@ def compare(args: argparse.Namespace, log=print) -> dict:
 
 
 def _threads() -> int:
-    import torch
     return torch.get_num_threads()
 
 

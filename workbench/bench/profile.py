@@ -7,36 +7,23 @@ sequential steps; the uniform sampler spans the whole video, so the clip's audio
 attention + classifier + loss, and the optimiser step (gradient clipping, Adam). The whole synthetic
 step is timed too: what the pieces do not add up to is framework overhead. Both paths: the fast one
 (fast kernels, channels-last, bf16 autocast where the CPU has it) and the naive reference (fp32, NCHW,
-packed GRUs, full attention). Data loading is measured separately by the train part.
+packed GRUs, full attention). Data loading is measured separately by the train part. The report's lines
+are `workbench.bench.render.render_profile`.
+
+Imports torch at import time: import this module only once the runtime environment is set (a worker
+process, or after `launch.apply_fast_env`).
 """
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
+import torch
 
-ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
-             "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
-
-
-def isa_flags() -> dict[str, Any]:
-    """The CPU's vector instruction-set flags that matter to torch (/proc/cpuinfo) and torch's own kernel level."""
-    import torch
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    try:
-        capability = torch.backends.cpu.get_cpu_capability()
-    except AttributeError:
-        capability = None
-    return {"flags": [f for f in ISA_FLAGS if f in flags], "torch_capability": capability}
+from workbench.bench.naive import naive_cnn, naive_forward
+from workbench.core.runtime import amp_dtype, autocast, init_seed
+from workbench.model.losses import build_objective
+from workbench.model.mmmsba import MMMSBA
 
 
 def _time(fn: Callable[[], None], repeats: int) -> list[float]:
@@ -51,15 +38,10 @@ def _time(fn: Callable[[], None], repeats: int) -> list[float]:
 
 def _pieces(model, cfg, fast: bool, B: int, T: int, Ta: int, seed: int) -> dict[str, Callable[[], None]]:
     """name -> a function running that piece forward and backward once."""
-    import torch
-
-    from workbench.bench.bench import naive_cnn
-    from workbench.core.runtime import amp_dtype, autocast
-    from workbench.model.losses import build_objective
     dev = torch.device("cpu")
     dtype = amp_dtype(dev, cfg.train.amp) if fast else None
     g = torch.Generator().manual_seed(seed)
-    D, H = cfg.model.dense, cfg.model.gru_hidden
+    D = cfg.model.dense
     face = torch.randint(0, 256, (B * T, cfg.data.face_size, cfg.data.face_size, 3), dtype=torch.uint8, generator=g)
     lip = torch.randint(0, 256, (B * T, cfg.data.lip_size, cfg.data.lip_size, 3), dtype=torch.uint8, generator=g)
     if not fast:
@@ -110,12 +92,6 @@ def _pieces(model, cfg, fast: bool, B: int, T: int, Ta: int, seed: int) -> dict[
 
 def profile_step(cfg, fast: bool, *, clip_seconds: float = 20.0, repeats: int = 2, seed: int = 0) -> dict[str, Any]:
     """Seconds of each piece of one training step and of the whole step (without data), CPU, for one path."""
-    import torch
-
-    from workbench.bench.bench import naive_forward
-    from workbench.core.runtime import amp_dtype, autocast, init_seed
-    from workbench.model.losses import build_objective
-    from workbench.model.mmmsba import MMMSBA
     init_seed(seed)
     model = MMMSBA(cfg.model, cfg.audio.n_mfcc).train()
     model = model.to(memory_format=torch.channels_last) if fast else model.use_fast_kernels(False)
@@ -150,29 +126,3 @@ def profile_step(cfg, fast: bool, *, clip_seconds: float = 20.0, repeats: int = 
     out["step"] = _time(step, repeats)
     out["amp_dtype"] = str(dtype).replace("torch.", "") if dtype is not None else None
     return out
-
-
-def summarize(prof: dict[str, Any]) -> dict[str, Any]:
-    """Median seconds per piece, their sum, the whole step and the share of each piece in it."""
-    med = {k: float(np.median(v)) for k, v in prof["pieces"].items()}
-    step = float(np.median(prof["step"]))
-    return {"pieces": med, "sum": sum(med.values()), "step": step,
-            "share": {k: v / step for k, v in med.items()} if step > 0 else {}}
-
-
-def render(fast: dict[str, Any], naive: dict[str, Any] | None) -> list[str]:
-    """The breakdown as report lines: seconds per piece, fast beside naive, and the share of the fast step."""
-    f = summarize(fast)
-    n = summarize(naive) if naive else None
-    lines = [f"one training step taken apart (batch {fast['batch']} x {fast['frames']} frames, audio GRU over "
-             f"{fast['audio_steps']} MFCC steps = a 20 s clip; no data loading), median seconds:",
-             f"  {'':34}{'fast':>10}{'share':>8}{'naive':>10}   naive/fast"]
-    for k, v in f["pieces"].items():
-        nv = n["pieces"].get(k) if n else None
-        lines.append(f"  {k:34}{v:>10.3f}{100 * f['share'].get(k, 0):>7.0f}%" +
-                     (f"{nv:>10.3f}   {nv / v:>6.2f}x" if nv else ""))
-    lines.append(f"  {'sum of the pieces':34}{f['sum']:>10.3f}{100 * f['sum'] / f['step']:>7.0f}%" +
-                 (f"{n['sum']:>10.3f}   {n['sum'] / f['sum']:>6.2f}x" if n else ""))
-    lines.append(f"  {'whole step (fwd+bwd+clip+Adam)':34}{f['step']:>10.3f}{100:>7.0f}%" +
-                 (f"{n['step']:>10.3f}   {n['step'] / f['step']:>6.2f}x" if n else ""))
-    return lines

@@ -4,7 +4,8 @@ Records of 20 s clips at the reference sizes are written directly (no detector: 
 path): a pool of natural face and lip crops (scikit-image's astronaut, moved, zoomed and relit a little
 from frame to frame) is encoded once, and every clip's frames cycle through the pool's encoded bytes.
 Then one training epoch of fold 0 of 5 (of a small set, as many epochs as give MIN_TIMED_STEPS timed steps)
-and its validation run in a fresh process each, at the reference model, batch 8, 50 frames per clip; training
+and its validation run in a fresh process each (`workbench.bench.workers.worker_scale`), at the reference model,
+batch 8, 50 frames per clip; training
 clips/s leaves out the first step (loader start-up and warm-up, reported apart):
 
     new path    compact lossless records, data.cache_gb and data.num_workers at their defaults, at both
@@ -22,80 +23,35 @@ trainer), training clips/s (the epoch after the cache is filled; that fill is a 
 validation clips/s and the records' bytes on disk. Disk is also measured where it means something, on
 real crops: the 1080p real-face clip of the ingest part and a few demo clips, each in every storage,
 with the codecs' encode and decode times.
+
+Imports no torch at import time (the report imports this module before the runtime environment is set);
+the ingest stack, which does, is optional and imported where the real-face figure needs it.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
+from workbench.bench.common import MIN_TIMED_STEPS, make_ingest_clip
+from workbench.bench.launch import run_worker
+from workbench.core.config import Config
+from workbench.data.records import DEFAULT_AUDIO_RATE, VideoRecord, load_record, row_for, save_record, write_index
+from workbench.data.storage import codec_for, decode_frame, encode_frame
+
 POOL = 64  # distinct frames per pool
-MIN_TIMED_STEPS = 12  # training steps timed per run at least (after the first, which is start-up)
-
-
-# ------------------------------------------------------------------ memory of a process tree
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
-
-
-def _pss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return 0.0
-
-
-class TreeMemory:
-    """Peak PSS of this process and all its descendants over a `with` block, sampled every `interval` s (Linux)."""
-
-    def __init__(self, interval: float = 0.1):
-        self.interval, self.peak_mb, self.samples = interval, 0.0, 0
-        self._stop = threading.Event()
-
-    def sample(self) -> float:
-        import os
-        todo, total = [os.getpid()], 0.0
-        while todo:
-            pid = todo.pop()
-            total += _pss_mb(pid)
-            todo += _children(pid)
-        self.peak_mb, self.samples = max(self.peak_mb, total), self.samples + 1
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def __enter__(self) -> "TreeMemory":
-        self.start_mb = self.sample()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
 
 
 # ------------------------------------------------------------------ data
 def natural_pool(face: int, lip: int, n: int = POOL, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """`n` face crops (n, face, face, 3) and lip crops (n, lip, lip, 3) uint8 of a real face, moving a little."""
-    import cv2
     try:
         from skimage import data
         img = data.astronaut()  # (512, 512, 3) RGB; the face is around rows 72-182, columns 170-280
@@ -122,8 +78,6 @@ def natural_pool(face: int, lip: int, n: int = POOL, seed: int = 0) -> tuple[np.
 def write_scale_set(root: Path, n_clips: int, seconds: float, pool: tuple[np.ndarray, np.ndarray], storage: str,
                     fps: float = 30.0, seed: int = 0) -> dict[str, Any]:
     """`n_clips` records of `seconds` at `fps` whose frames cycle through the pool (encoded once), + index.csv."""
-    from workbench.data.records import DEFAULT_AUDIO_RATE, VideoRecord, row_for, save_record, write_index
-    from workbench.data.storage import codec_for, encode_frame
     codec = codec_for(storage)
     faces, lips = pool
     blobs = {k: [encode_frame(x, codec) for x in arr] for k, arr in (("frames", faces), ("lip", lips))} if codec else None
@@ -155,64 +109,9 @@ def write_scale_set(root: Path, n_clips: int, seconds: float, pool: tuple[np.nda
             "bytes_per_hour": disk / (n_clips * seconds / 3600), "write_s": time.perf_counter() - t}
 
 
-# ------------------------------------------------------------------ one run (a fresh process)
-def worker_scale(spec: dict) -> dict:
-    """Validation, one training epoch of fold 0 and its evaluation, with the process tree's peak memory."""
-    import warnings
-
-    from workbench.bench.bench import _config, _proc_status
-    from workbench.data.dataset import ClipDataset, loader_workers
-    from workbench.data.splits import make_folds
-    from workbench.training.kfold import load_dataset
-    from workbench.training.trainer import Trainer
-    cfg = _config(spec)
-    cfg = cfg.merged({"data": {"root": spec["root"], "cache_gb": spec["cache_gb"], "num_workers": spec["num_workers"]}})
-    out: dict[str, Any] = {}
-    with TreeMemory() as mem:
-        t = time.perf_counter()
-        data = load_dataset(cfg)
-        out["validate_s"] = time.perf_counter() - t
-        n_real = sum(r.label == 0 for r in data.rows)
-        cfg.split.kfold = 5 if min(n_real, len(data.rows) - n_real) >= 5 else 2  # 2 folds for a quick, tiny run
-        tr, va = make_folds(data.rows, cfg)[0]
-        cache: dict = {}
-        train_ds = ClipDataset([data.rows[i] for i in tr], data.root, cfg, train=True, cache=cache, seed=cfg.seed)
-        val_ds = ClipDataset([data.rows[i] for i in va], data.root, cfg, train=False, cache=cache)
-        t = time.perf_counter()
-        trainer = Trainer(cfg, train_ds, val_ds, Path(spec["out"]))
-        out["setup_s"] = time.perf_counter() - t  # incl. the training fold's MFCC statistics
-        t = time.perf_counter()
-        all_cached = train_ds.preload()
-        out["preload_s"] = time.perf_counter() - t
-        stamps: list[float] = []
-        trainer.add_callback("on_batch_end", lambda tr_, **info: stamps.append(time.perf_counter()))
-        batches = [min(cfg.train.batch_size, len(tr) - i) for i in range(0, len(tr), cfg.train.batch_size)]
-        epochs = max(1, -(-(MIN_TIMED_STEPS + 1) // len(batches)))  # a small set: more epochs, enough timed steps
-        t0 = time.perf_counter()
-        for epoch in range(epochs):
-            trainer.train_epoch(epoch)
-        out["train_s"] = time.perf_counter() - t0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t = time.perf_counter()
-            trainer.evaluate(val_ds)
-            out["eval_s"] = time.perf_counter() - t
-    step_s = np.diff([t0] + stamps)
-    sizes = batches * epochs  # clips in each step, in order
-    # the first step is start-up (workers, first batch, warm-up): not timed
-    out.update(epochs=epochs, first_step_s=float(step_s[0]), timed_clips=sizes[1:],
-               steady_clips_per_s=float(sum(sizes[1:]) / step_s[1:].sum()) if len(step_s) > 1 else float("nan"))
-    out.update(folds=cfg.split.kfold, train_clips=len(tr), val_clips=len(va), step_s=step_s.tolist(),
-               peak_tree_mb=mem.peak_mb, start_tree_mb=mem.start_mb, samples=mem.samples,
-               peak_rss_mb=_proc_status("VmHWM"), cached_records=len(cache), all_cached=all_cached,
-               cache_gb=cfg.data.cache_gb, workers=loader_workers(cfg, "cpu", busy=not all_cached))
-    return out
-
-
 # ------------------------------------------------------------------ disk on real crops
 def storage_options(faces: np.ndarray, lips: np.ndarray, quality: int = 95) -> dict[str, dict[str, float]]:
     """Bytes per frame (face + lip) and encode / decode ms per frame of each storage, on these crops."""
-    from workbench.data.storage import decode_frame, encode_frame
     out = {"raw": {"bytes_per_frame": float(faces[0].nbytes + lips[0].nbytes), "encode_ms": 0.0, "decode_ms": 0.0}}
     for name, codec in (("lossless (WebP)", "webp"), ("png", "png"), (f"jpeg q{quality}", "jpeg")):
         enc_s, dec_s, size = 0.0, 0.0, 0
@@ -234,7 +133,6 @@ def storage_options(faces: np.ndarray, lips: np.ndarray, quality: int = 95) -> d
 
 def record_disk(records: list[Path], tmp: Path, quality: int = 95) -> dict[str, Any]:
     """Each record re-saved in every storage: bytes on disk and GB per hour of video; and the codec table."""
-    from workbench.data.records import load_record, save_record
     sizes = {s: 0 for s in ("raw", "lossless", "jpeg")}
     seconds, samples = 0.0, ([], [])
     tmp.mkdir(parents=True, exist_ok=True)
@@ -255,7 +153,7 @@ def record_disk(records: list[Path], tmp: Path, quality: int = 95) -> dict[str, 
 
 
 def disk_real_face(args, tmp: Path, log) -> dict[str, Any]:
-    """The 1080p real-face clip of the ingest part, ingested, in every storage."""
+    """The 1080p real-face clip of the ingest part, ingested, in every storage (the ingest stack is optional)."""
     try:
         import imageio_ffmpeg  # noqa: F401
 
@@ -263,11 +161,6 @@ def disk_real_face(args, tmp: Path, log) -> dict[str, Any]:
         load_detector()
     except Exception as e:  # noqa: BLE001 - any missing piece of the ingest stack skips this figure
         return {"skipped": f"ingest stack unavailable ({type(e).__name__}: {e})"}
-    import contextlib
-    import io
-
-    from workbench.bench.bench import make_ingest_clip
-    from workbench.core.config import Config
     from workbench.ingest.pipeline import ingest
     w, h = args.ingest_size
     log(f"scale: disk on real crops: a {w}x{h} clip of {args.ingest_seconds:g} s, ingested ...")
@@ -279,14 +172,13 @@ def disk_real_face(args, tmp: Path, log) -> dict[str, Any]:
 
 
 def disk_demo(args, tmp: Path, log) -> dict[str, Any]:
-    """A few demo clips (the small demo set: synthetic talking faces through the real ingest), in every storage."""
+    """A few demo clips (the small demo set: synthetic talking faces through the real ingest), in every storage.
+
+    The demo needs the synthesis and ingest stacks (optional): imported here, a missing one skips the figure.
+    """
     try:
         from workbench.synthetic.demo import build_demo
         log("scale: disk on demo crops: building the small demo set (synth + ingest) ...")
-        import contextlib
-        import io
-
-        from workbench.core.config import Config
         cfg = Config.load(None, [f"data.face_size={args.face_size}", f"data.lip_size={args.lip_size}"])
         with contextlib.redirect_stdout(io.StringIO()):
             npz = build_demo(tmp / "demo", cfg, small=True, progress=False)
@@ -320,7 +212,7 @@ def _write_sets(tmp: Path, sets: list[tuple[str, int]], args, pool, log) -> dict
     return written
 
 
-def bench_scale(args, spec: dict, tmp: Path, log, run_worker) -> dict[str, Any]:
+def bench_scale(args, spec: dict, tmp: Path, log) -> dict[str, Any]:
     """Both dataset sizes on the new path, the small one on today's in-memory path, and disk on real crops.
 
     The small size's two paths run `--scale-repeats` times, alternating (new, in-memory, new, ...): on a shared
@@ -329,7 +221,6 @@ def bench_scale(args, spec: dict, tmp: Path, log, run_worker) -> dict[str, Any]:
     sizes = [int(x) for x in str(args.scale_clips).split(",")]
     small, large = min(sizes), max(sizes)
     pool = natural_pool(args.face_size, args.lip_size, seed=args.seed)
-    from workbench.core.config import Config
     defaults = Config().data
     paths = {"new": ("lossless", defaults.cache_gb, defaults.num_workers), "mem": ("raw", 1e6, 0)}
     names = {("new", n): f"new path, {n} clips" for n in sizes} | {("mem", small): f"in-memory (today), {small} clips"}

@@ -15,7 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("workbench.cli.synth", "generate the synthetic audio-visual deepfake videos"),
     "demo": ("workbench.cli.demo", "build the embedded demo dataset (synth + ingest) when missing"),
     "study": ("workbench.cli.study", "run the notebook grid of experimental conditions with papermill"),
-    "bench": ("workbench.bench.bench", "benchmark the fast path against the naive path"),
+    "bench": ("workbench.cli.bench", "benchmark the fast path against the naive path"),
     "report": ("workbench.cli.report", "one self-contained HTML page of a study folder, notebooks beside it"),
     "bench-engines": ("workbench.cli.bench_engines", "wall time of a grid's folds: the local engine against Ray"),
     "power": ("workbench.cli.power", "before a study: the smallest difference K folds resolve at 80% power"),

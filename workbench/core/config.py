@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field, fields, is_dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Literal, get_args, get_origin, get_type_hints
 
@@ -15,12 +16,30 @@ import yaml
 
 from workbench.core.metric_names import valid_monitors
 
+
+@lru_cache(maxsize=None)
+def _choices(cls: type) -> dict[str, tuple]:
+    """The choice (Literal) fields of a config section and their allowed values."""
+    return {k: get_args(v) for k, v in get_type_hints(cls).items() if get_origin(v) is Literal}
+
+
+class _Section:
+    """A config section: its choice fields are checked when it is made (also when made directly in code)."""
+
+    def __post_init__(self) -> None:
+        section = type(self).__name__.removesuffix("Config").lower()
+        for name, allowed in _choices(type(self)).items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"config field {section}.{name} must be one of {list(allowed)}, "
+                                 f"got {getattr(self, name)!r}")
+
+
 # data settings that change how clips are read, never which clips: outside the fingerprint (resume across them)
 RESULT_NEUTRAL_DATA = ("num_workers", "cache_gb", "root", "skip_bad")
 
 
 @dataclass
-class AudioConfig:
+class AudioConfig(_Section):
     """Audio front end: MFCC settings shared by ingest and the model."""
 
     sample_rate: int = 16000
@@ -30,7 +49,7 @@ class AudioConfig:
 
 
 @dataclass
-class DataConfig:
+class DataConfig(_Section):
     """Where the clips are and how a training sample is cut from a video."""
 
     root: str = "data/demo/npz"  # folder of .npz files (with index.csv, or indexed on the fly)
@@ -47,7 +66,7 @@ class DataConfig:
 
 
 @dataclass
-class AugmentConfig:
+class AugmentConfig(_Section):
     """The study's training-time augmentations, each a switch with its probability; never applied at evaluation.
 
     Each draw of a training clip decides every switch independently; parameters are drawn per clip (one
@@ -73,7 +92,7 @@ class AugmentConfig:
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(_Section):
     """MMMS-BA sizes (defaults: about 3.04 M parameters)."""
 
     face_channels: list[int] = field(default_factory=lambda: [64, 128, 256])
@@ -88,7 +107,7 @@ class ModelConfig:
 
 
 @dataclass
-class LossConfig:
+class LossConfig(_Section):
     """The objective and every class-imbalance switch (they combine)."""
 
     on: Literal["video", "frame", "both"] = "video"  # video: pooled logit | frame: every valid frame | both
@@ -109,7 +128,7 @@ class LossConfig:
 
 
 @dataclass
-class MethodsConfig:
+class MethodsConfig(_Section):
     """The study's further methods against the FAKE bias (6.2, 8.2-8.3); every one off by default.
 
     Building blocks: workbench.model.contrastive, workbench.data.hard_negatives, workbench.model.feature_smote,
@@ -133,7 +152,7 @@ class MethodsConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(_Section):
     """Optimiser, schedule, precision, stopping and checkpointing."""
 
     epochs: int = 15
@@ -162,7 +181,7 @@ class TrainConfig:
 
 
 @dataclass
-class SplitConfig:
+class SplitConfig(_Section):
     """Cross-validation splits."""
 
     kfold: int = 5
@@ -179,7 +198,7 @@ class SplitConfig:
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(_Section):
     """What is scored after a fold is trained, with the checkpoint chosen on the selection part."""
 
     test: bool = True  # score every split=test clip with each fold model and the fold ensemble
@@ -187,7 +206,7 @@ class EvalConfig:
 
 
 @dataclass
-class IngestConfig:
+class IngestConfig(_Section):
     """Turning videos into npz records."""
 
     fps: float | None = 30.0  # None keeps the file's native rate
@@ -208,7 +227,7 @@ class IngestConfig:
 
 
 @dataclass
-class SynthConfig:
+class SynthConfig(_Section):
     """The synthetic audio-visual deepfake generator."""
 
     n_real: int = 317
@@ -241,7 +260,7 @@ class SynthConfig:
 
 
 @dataclass
-class LocalizationConfig:
+class LocalizationConfig(_Section):
     """Fake-segment proposals from per-frame P(Fake) (workbench.evaluation.localization); scoring only, never training."""
 
     thresholds: list[float] = field(default_factory=lambda: [0.5])  # frames with P(Fake) > t; thresholds pooled
@@ -254,7 +273,7 @@ class LocalizationConfig:
 
 
 @dataclass
-class EngineConfig:
+class EngineConfig(_Section):
     """Where the units of work, one (condition, fold) each, run; it cannot change results (not in the fingerprint)."""
 
     kind: Literal["local", "ray"] = "local"  # local: folds one after another in this process | ray: a task per fold

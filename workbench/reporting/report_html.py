@@ -40,8 +40,9 @@ TABLES: list[tuple[str, str, str]] = [
      "on; frame-level scores use every frame."),
     ("05_compare_conditions/paired_differences.csv", "Paired differences against the baseline",
      "Condition minus baseline on the same folds: corrected resampled t-test (Nadeau & Bengio 2003) with its 95% "
-     "interval; half_width is the smallest difference the comparison can detect, step the accuracy change of one "
-     "clip in a fold."),
+     "interval; half_width is the smallest observed difference it calls significant, power80 the true difference it "
+     "would detect 4 times in 5 (80% power at these folds' spread; `workbench power` gives it before a study), "
+     "step the accuracy change of one clip in a fold."),
     ("03_temporal_pfake/temporal_stats.csv", "Per-frame P(Fake) of the inspected videos",
      "Notebook 03: P(Fake) on every frame of the held-out videos (fold ensemble) and of pool FAKE videos (only the "
      "fold model that did not train on them; `status` says which)."),
