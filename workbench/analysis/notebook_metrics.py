@@ -158,14 +158,16 @@ class CompareMetrics(NotebookMetrics):
     paired: Records  # paired_differences against the baseline (empty with one condition)
     curves: Records  # notebook 03's P(Fake) statistics at full density (empty when it has not run)
     summary: str  # path of summary.md
+    triage: Records = dataclasses.field(default_factory=list)  # triage_table: one row per condition and set
 
     @classmethod
     def from_tables(cls, conditions: list[str], paradox: pd.DataFrame, optimism: pd.DataFrame,
                     heldout: pd.DataFrame, diffs: pd.DataFrame, curves: pd.DataFrame,
-                    summary: str | Path) -> CompareMetrics:
+                    summary: str | Path, triage: pd.DataFrame | None = None) -> CompareMetrics:
         return cls(conditions=list(conditions), paradox=records(paradox.reset_index()),
                    selection_optimism=records(optimism), heldout_test=records(heldout), paired=records(diffs),
-                   curves=records(curves), summary=str(summary))
+                   curves=records(curves), summary=str(summary),
+                   triage=records(triage) if triage is not None else [])
 
 
 # ------------------------------------------------------------------ 06 localization and attribution

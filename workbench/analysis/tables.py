@@ -270,6 +270,24 @@ def heldout_test_table(runs: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def triage_table(runs: Any) -> pd.DataFrame:
+    """Per condition and set (held-out test: the fold models' spread; out of fold: MC dropout): the error rate of the
+    mean vote, the area under its risk-coverage curve (AURC) beside random abstention's, the uncertainty-weighted
+    vote's AURC, and the coverage at which the kept videos' error stays within the target risk; why when missing."""
+    rows = []
+    for name, run in _as_runs(runs).items():
+        triage = run.kfold.raw.get("triage") or {}
+        for s in ("test", "out_of_fold"):
+            sec = triage.get(s) or {}
+            mean, weighted = (sec.get("votes") or {}).get("mean", {}), (sec.get("votes") or {}).get("weighted", {})
+            rows.append({"condition": name, "set": s, "spread_of": sec.get("members"), "n_videos": sec.get("n_videos"),
+                         "error_rate": as_float(mean.get("error_rate")), "aurc": as_float(mean.get("aurc")),
+                         "random_aurc": as_float(mean.get("random_aurc")), "aurc_weighted": as_float(weighted.get("aurc")),
+                         "coverage_at_target": as_float(mean.get("coverage_at_target")),
+                         "target_risk": as_float(triage.get("target_risk")), "reason": sec.get("reason")})
+    return pd.DataFrame(rows)
+
+
 def _match_folds(run: Run, base: Run) -> tuple[list[tuple[int, int]], str]:
     """(condition fold index, baseline fold index) pairs when every fold's scoring clips match, and a note."""
     def key(f: FoldResult) -> frozenset:

@@ -38,6 +38,10 @@ TABLES: list[tuple[str, str, str]] = [
     ("05_compare_conditions/heldout_test.csv", "Held-out test",
      "Each condition's fold models and their ensemble on the held-out test split, which no fold trained or selected "
      "on; frame-level scores use every frame."),
+    ("05_compare_conditions/triage.csv", "Uncertainty triage",
+     "Per condition: the held-out test ranked by the fold models' spread and the out-of-fold videos by their "
+     "MC-dropout spread; abstaining on the most uncertain first. AURC below random_aurc means the spread finds the "
+     "errors; coverage_at_target is the share decided automatically at the target error rate."),
     ("05_compare_conditions/paired_differences.csv", "Paired differences against the baseline",
      "Condition minus baseline on the same folds: corrected resampled t-test (Nadeau & Bengio 2003) with its 95% "
      "interval; half_width is the smallest observed difference it calls significant, power80 the true difference it "
