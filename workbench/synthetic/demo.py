@@ -22,9 +22,10 @@ from workbench.core.config import Config
 from workbench.ingest.pipeline import ingest
 from workbench.synthetic import synth
 
-DEMO = dict(n_real=21, n_fake=31, n_partial=8, n_identities=12, duration_mean=3.0, duration_std=0.6, duration_min=2.0,
-            duration_max=4.0, n_long_real=2, n_long_fake=1, long_duration=20.0, n_test_real=1, n_test_fake=2,
-            n_test_partial=2, artifact_strength=1.5)
+DEMO = dict(n_real=40, n_fake=60, n_partial=16, n_identities=12, duration_mean=1.5, duration_std=0.3, duration_min=1.2,
+            duration_max=2.0, partial_segments=[1, 2], partial_seconds=[0.3, 0.7], n_long_real=2, n_long_fake=1,
+            long_duration=20.0, n_test_real=6, n_test_fake=8, n_test_partial=4, artifact_strength=1.5,
+            studio_light=1.0)
 SMALL = dict(n_real=3, n_fake=4, n_identities=4, duration_mean=1.5, duration_std=0.2, duration_min=1.2,
              duration_max=2.0, n_long_real=1, long_duration=3.0)
 
