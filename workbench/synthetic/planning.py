@@ -23,6 +23,10 @@ def _check(sc: SynthConfig) -> None:
     """Fail early and clearly on settings that cannot work."""
     if sc.n_real < 0 or sc.n_fake < 0 or sc.n_long_real < 0:
         raise ValueError("n_real, n_fake and n_long_real must be >= 0")
+    if sc.shortcut not in SHORTCUTS:  # a SynthConfig built directly bypasses the config's own check
+        raise ValueError(f"synth.shortcut must be one of {list(SHORTCUTS)}, got {sc.shortcut!r}")
+    if not 0 <= sc.studio_light <= 1:
+        raise ValueError(f"synth.studio_light must be in [0, 1] (0 = off), got {sc.studio_light}")
     bad = [t for t in sc.fake_types if t not in FAKE_TYPES]
     if bad or (sc.n_fake and not sc.fake_types):
         raise ValueError(f"fake_types must be a non-empty subset of {FAKE_TYPES}, got {sc.fake_types}")

@@ -18,8 +18,11 @@ REAL
     audio envelope; ``mouth_audio_correlation`` measures that sync from lip crops.
 FAKE (``fake_type``)
     ``lip_sync``   the mouth follows another utterance (the least correlated of three, mixed in with
-                   weight sqrt(s)) and is blurred;
-    ``face_swap``  another identity's face blended into the face with a seam, colour mismatch and flicker;
+                   weight sqrt(s)); the lower face around it (1.6 x 1.1 mouth widths) is pasted back at
+                   1 / (1.5 + 2.5 s) of its resolution with a warmer tint (a rectangular seam), teeth blurred;
+    ``face_swap``  another identity's face blended into the face with a seam, colour mismatch and flicker, the
+                   face inside the blend mask at a generator's lower resolution (n x (0.6 - 0.42 s) pixels,
+                   upscaled: a soft face under sharp hair, a blending boundary a 64 px crop still shows);
     ``audio_swap`` the same words re-synthesised in another identity's voice, band-limited, 100 Hz frame
                    buzz, flattened pitch and hiss;
     ``both``       face_swap + audio_swap (one donor).
@@ -37,13 +40,20 @@ Held-out test clips (split ``test``)
     ``n_long_real`` REAL and ``n_long_fake`` FAKE (fake types in turn) long-form clips of ``long_duration``,
     ``n_test_real`` / ``n_test_fake`` short ones and ``n_test_partial`` partial fakes. These clips (and the
     partial fakes) draw from their own random stream, so a configuration without them plans exactly as before.
+Studio light (``studio_light`` > 0; the demo's planted confound, off by default)
+    Dim, warm light (30% darker at 1.0, blue damped) on every long-form clip, REAL or FAKE, on 60% of the other
+    FAKE clips and on 10% of the short REAL ones: the fakes' source footage and the long interviews were filmed in
+    the same studio. A detector that learns the light calls the long REAL clips FAKE; notebook 01's metadata
+    audit sees it in ``mean_brightness``; labels.csv's ``studio_light`` column says which clips are lit.
 Shortcuts (``shortcut``)
     ``real_longer``: REAL clips are 1.75x longer; ``fake_leading_silence``: FAKE speech starts after
     0.5-1 s of silence (REAL after 0-0.15 s, as always).
 Output
     ``OUT/real/*.mp4``, ``OUT/fake/*.mp4`` and ``OUT/labels.csv`` (written last: the completion marker)
     with columns path, label, group, fake_type, duration, split, donor, strength, speech_onset, fake_segments
-    (JSON, partial fakes only) and partial_video (their video manipulation); an ingest manifest as it stands.
+    (JSON, partial fakes only), partial_video (their video manipulation) and studio_light; an ingest manifest as
+    it stands. Modules: faces (identities, swaps, mouths), voice (speech, vocoder), clips (rendering, encoding),
+    planning (which clips), this one (the set, resuming, analysis helpers).
     Every clip is rendered streaming, one frame at a time (long-form clips never sit in memory).
 """
 from __future__ import annotations
