@@ -2,7 +2,8 @@
 
 Evaluated honestly (nested selection on ~4 inner clips, scored on the untouched outer fold), 19 training
 clips reach an out-of-fold ROC-AUC of about 0.75 (measured with the cpu preset's 6 epochs: 0.752 at 3
-folds, p = 0.016; 0.700 at 5 folds of 6 clips, p = 0.056; the full demo's 5-fold baseline in the main job 0.669, p = 0.016);
+folds, p = 0.016; 0.700 at 5 folds of 6 clips, p = 0.056; the full demo's 5-fold baseline in the main job 0.669, p = 0.016;
+all with the first generator, whose face swaps a 64 px crop could not show; see README "The demo data" for the second);
 a fixed AUC bar would measure the demo's size, so the test asks whether the AUC could arise with no link
 between the scores and the labels (within-fold label permutation)."""
 from __future__ import annotations
@@ -32,10 +33,11 @@ def test_small_demo_is_learnable(tmp_path):
     assert ev["p_chance"] < 0.05 and ev["mean_roc_auc"] > ev["chance_q95"], ev
 
 
-# Measured on the demo (seeds 0 and 1, cpu preset, loss.on=frame): see README "The demo data". The floors sit
-# well under those numbers (a shared 2-core machine, other torch builds), far above what an unlearned detector gives.
-LOC_AP50_FLOOR = 0.10
-FRAME_AUC_IN_FAKE_FLOOR = 0.65
+# Measured on the demo (seed 0, cpu preset, loss.on=frame, out of fold): AP@0.5 0.71 and frame ROC-AUC inside
+# partial fakes 0.97 on fold 0 (README "The demo data"); the first generator's detector gave 0.51-0.56 inside them.
+# The floors sit at half the AP and at the issue's frame-AUC target, far above an unlearned detector.
+LOC_AP50_FLOOR = 0.35
+FRAME_AUC_IN_FAKE_FLOOR = 0.75
 
 
 @pytest.mark.slow
