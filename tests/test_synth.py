@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def test_bad_settings_fail_clearly():
         synth.plan(SynthConfig(shortcut="longer"))
     with pytest.raises(ValueError, match="fake_types"):
         synth.plan(SynthConfig(fake_types=["deepfake"]))
+    with pytest.raises(ValueError, match="studio_light"):
+        synth.plan(SynthConfig(studio_light=1.5))
 
 
 def test_labels_match_the_knobs(dataset):
@@ -239,8 +242,9 @@ def test_ingest_finds_faces_in_synthetic_clips(dataset, tmp_path):
         rec = load_record(tmp_path / "npz" / f"{Path(r['path']).stem}.npz")
         assert rec.face_found.mean() >= 0.95, (r["path"], rec.face_found.mean())
         corr[r["fake_type"]] = synth.mouth_audio_correlation(rec.lip, rec.audio)
-    in_sync = np.mean([corr["real"], corr["face_swap"], corr["both"]])  # mouths that follow their own audio
-    assert in_sync > corr["lip_sync"] + 0.2, corr
+    # a REAL mouth follows its audio, a lip-sync's does not; a face swap's mouth follows it too, but at the
+    # generator's resolution it is too soft for the darkness-based mouth signal to be a fair comparison
+    assert corr["real"] > corr["lip_sync"] + 0.2, corr
 
 
 def test_small_demo_builds_once(tmp_path):
@@ -328,8 +332,9 @@ def test_partial_fake_changes_only_its_segments(modality, method):
             continue
         assert diff.sum() > 50, k
         ys, xs = np.nonzero(diff)
-        if method == "lip_sync":  # the mouth and its blur only (head motion moves it by a few pixels)
-            assert np.abs(xs - centre[0]).max() <= 0.9 * d and np.abs(ys - centre[1]).max() <= 0.9 * d, k
+        if method == "lip_sync":  # the mouth box (0.8 d either side, 0.45 d up, 0.65 d down) only; head motion
+            assert np.abs(xs - centre[0]).max() <= 0.8 * d + 8 and np.abs(ys - centre[1]).max() <= 0.65 * d + 8, k
+            assert np.abs(xs - centre[0]).max() >= 0.6 * d, k  # the whole box, not just the mouth
         else:  # the face crop only
             assert xs.min() >= x0 - 12 and xs.max() <= x0 + n + 12 and ys.min() >= y0 - 12 and ys.max() <= y0 + n + 12
 
@@ -366,3 +371,55 @@ def test_partial_fakes_through_ingest(tmp_path):
     meta = {r["video_id"]: r for r in _rows(tmp_path / "npz" / "metadata.csv")}
     assert meta["partial_0000"]["segment_modality"] == "both;both"
     assert meta["test_real_0000"]["segment_modality"] == ""
+
+
+def test_studio_light_plan():
+    """The planted confound: every long-form clip under studio light, most FAKE clips, few short REAL ones."""
+    base = dict(n_real=60, n_fake=60, n_identities=4, n_long_real=2, n_long_fake=1, long_duration=5.0, n_test_real=4)
+    specs = synth.plan(SynthConfig(**base, studio_light=0.8))
+    lit = {s.relpath: s.light for s in specs}
+    assert all(lit[s.relpath] == 0.8 for s in specs if "long_" in s.relpath)
+    short = [s for s in specs if "long_" not in s.relpath]
+    share = {y: np.mean([lit[s.relpath] > 0 for s in short if s.label == y]) for y in (0, 1)}
+    assert share[1] > 0.4 and share[0] < 0.25, share
+    off = synth.plan(SynthConfig(**base))
+    assert all(s.light == 0 for s in off)  # off by default, and the rest of the plan is unchanged
+    assert [(s.relpath, s.identity, s.duration, s.donor, s.strength) for s in off] == \
+        [(s.relpath, s.identity, s.duration, s.donor, s.strength) for s in specs]
+
+
+def _first_frame_brightness(specs: list, identities: list) -> np.ndarray:
+    """Mean luma (BT.601, as ingest's metadata) of each clip's first rendered frame."""
+    out = []
+    for s in specs:
+        sig = synth.render_signals(s, identities, 30.0, SR)
+        out.append(float((synth._FrameRenderer(s, identities, sig).frame(0) @ [0.299, 0.587, 0.114]).mean()))
+    return np.array(out)
+
+
+def test_shortcut_audit_names_the_studio_light():
+    """metadata_shortcut_audit (notebook 01) trained on a set with studio light warns and names mean_brightness;
+    on the same set without it, it does not warn."""
+    import pandas as pd
+    from sklearn.model_selection import StratifiedKFold
+
+    from workbench.analysis.tables import metadata_shortcut_audit
+
+    kw = dict(n_real=30, n_fake=30, n_identities=SET["n_identities"], duration_mean=0.3, duration_std=0.0,
+              duration_min=0.3, duration_max=0.3, n_long_real=0, seed=SET["seed"], artifact_strength=1.5)
+    identities = synth.make_identities(SET["n_identities"], 256, SET["seed"])
+    results = {}
+    for light in (0.0, 1.0):
+        specs = synth.plan(SynthConfig(**kw, studio_light=light))
+        meta = pd.DataFrame({"video_id": [s.relpath for s in specs], "label": [s.label for s in specs],
+                             "duration": [s.duration for s in specs], "lead_silence": [s.onset for s in specs],
+                             "mean_brightness": _first_frame_brightness(specs, identities)})
+        folds = [(meta.video_id[tr].tolist(), meta.video_id[va].tolist()) for tr, va in
+                 StratifiedKFold(5, shuffle=True, random_state=0).split(meta, meta.label)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results[light] = metadata_shortcut_audit(meta, folds)
+    lit, plain = results[1.0], results[0.0]
+    assert "mean_brightness" in lit["warning"] and lit["mean_roc_auc"] >= 0.75, lit["mean_roc_auc"]
+    assert lit["per_feature_auc"]["mean_brightness"] > plain["per_feature_auc"]["mean_brightness"] + 0.15
+    assert plain["warning"] == "" and plain["mean_roc_auc"] < 0.75

@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--small", action="store_true", help="the tiny version used by the tests")
     parser.add_argument("--long-duration", type=float, help="seconds of each long-form REAL clip (study: 180)")
     parser.add_argument("--seed", type=int, help="dataset seed")
+    parser.add_argument("--studio-light", type=float, help="the planted studio-light confound (demo: 1.0, 0 = off)")
     add_config_arguments(parser, "YAML config (defaults otherwise)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--evidence", action="store_true",
@@ -28,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """`workbench demo [ROOT]`: build when missing and print a summary."""
     cfg = Config.load(args.config, args.set)
-    overrides = {k: v for k, v in (("long_duration", args.long_duration), ("seed", args.seed)) if v is not None}
+    overrides = {k: v for k, v in (("long_duration", args.long_duration), ("seed", args.seed),
+                                                   ("studio_light", args.studio_light)) if v is not None}
     t0 = time.perf_counter()
     npz = build_demo(args.root, cfg, force=args.force, small=args.small, progress=not args.quiet, **overrides)
     s = demo_summary(args.root)

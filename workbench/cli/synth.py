@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-fake", type=int, dest="n_test_fake", help="short FAKE test clips")
     parser.add_argument("--test-partial", type=int, dest="n_test_partial", help="partial-fake test clips")
     parser.add_argument("--strength", type=float, dest="artifact_strength", help="artefact strength scale")
+    parser.add_argument("--studio-light", type=float, dest="studio_light",
+                        help="plant the studio-light confound (0 = off, 1 = the demo's): dim, warm light on every "
+                             "long-form clip, 60%% of FAKE and 10%% of short REAL clips")
     parser.add_argument("--workers", type=int, help="rendering processes (0 = all cores)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -257,6 +257,9 @@ class SynthConfig(_Section):
     n_test_real: int = 0  # short REAL clips
     n_test_fake: int = 0  # short whole-video FAKE clips
     n_test_partial: int = 0  # short partial fakes
+    # a planted confound (0 = off): dim, warm studio light on every long-form clip, on a share of the other FAKE
+    # clips (STUDIO_FAKE_SHARE) and of the short REAL ones (STUDIO_REAL_SHARE); the value scales how dim
+    studio_light: float = 0.0
 
 
 @dataclass
