@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import tiny_cfg
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from workbench.analysis.cross import cross_test_table
@@ -23,14 +24,12 @@ from workbench.training.engine import run_kfold
 from workbench.training.evaluate import evaluate_run
 from workbench.training.kfold import format_table, load_dataset
 
-TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
-        "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.lr=0.003",
-        "train.amp=false", "train.epochs=1", "split.kind=official"]
+OFFICIAL = ["train.epochs=1", "split.kind=official"]
 QUIET = dict(log=lambda s: None)
 
 
 def cfg_for(root: Path, out: Path, *extra: str) -> Config:
-    return Config.load(None, TINY + [f"data.root={root}", f"out={out}", *extra])
+    return tiny_cfg(root, out, *OFFICIAL, *extra)
 
 
 def ids_of(root: Path, split: str) -> set[str]:

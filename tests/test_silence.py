@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_cfg
 from sklearn.metrics import roc_auc_score
 
 from workbench.analysis.silence import auc_delta, pad_leading, silence_baseline, trim_leading
@@ -15,9 +16,6 @@ from workbench.core.config import Config
 from workbench.data.records import load_record
 from workbench.synthetic.toydata import make_toy_dataset
 from workbench.training.engine import run_kfold
-
-TINY = ["data.face_size=32", "data.lip_size=16", "model.face_channels=[8,16,32]", "model.lip_channels=[8,16,16]",
-        "model.gru_hidden=16", "model.dense=16", "data.max_frames=16", "train.progress=false", "train.amp=false"]
 
 
 def planted_data(root: Path, n: int, n_test: int = 0) -> Path:
@@ -96,8 +94,8 @@ def test_a_detector_trained_on_a_planted_silence_loses_auc_when_it_is_trimmed(tm
     median FAKE silence (0.38 s): -0.06 [-0.13, -0.00]. Floor: the detector is good (AUC > 0.9), and trimming costs at least 0.20 with the
     interval below 0."""
     data, out = planted_data(tmp_path / "data", 20, n_test=3), tmp_path / "study" / "baseline"
-    cfg = Config.load(None, TINY + [f"data.root={data}", f"out={out}", "split.kfold=2", "train.epochs=8",
-                                    "train.lr=0.01", "train.patience=100", "eval.full_frames=false"])
+    cfg = tiny_cfg(data, out, "split.kfold=2", "train.epochs=8", "train.lr=0.01", "train.patience=100",
+                   "eval.full_frames=false")
     run_kfold(cfg, log=lambda s: None)
     assert cli_main(["silence", str(out.parent), "--all-conditions", "--n-boot", "1000"]) == 0
     table = pd.read_csv(out / "silence_check.csv").set_index(["set", "counterfactual"])
