@@ -107,8 +107,11 @@ def test_official_refuses_selection_on_the_scored_split_and_unknown_splits(tmp_p
     with pytest.raises(ValueError, match=re.escape("index.csv also has {'holdout': 1}")):
         make_folds(rows, cfg)
     rows[0].split = "train"
-    cfg.split.selection = "inner"
-    assert official_summary(rows, cfg)["scored_split"] == "val"
+    cfg.split.selection = "last"  # a fixed budget chooses nothing: no inner part, the whole train split fits
+    (plan,) = plan_folds(rows, cfg)
+    assert not plan.inner_ids and set(plan.train_ids) == ids_of(root, "train") and set(plan.outer_ids) == ids_of(root, "val")
+    assert official_summary(rows, cfg) == {"scored_split": "val",
+                                           "official": {"train": "train", "selection": "last", "scored": "val"}}
 
 
 # ------------------------------------------------------------------ workbench evaluate
