@@ -21,6 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "power": ("workbench.cli.power", "before a study: the smallest difference K folds resolve at 80% power"),
     "evaluate-localization": ("workbench.cli.evaluate_localization",
                               "AP@IoU and AR@N of fake-segment proposals (protocol av1m or standard)"),
+    "evaluate": ("workbench.cli.evaluate", "a run's fold models on another ingested dataset (cross[<name>])"),
+    "export": ("workbench.cli.export", "challenge submission files (av1m) from the records a run scored"),
+    "silence": ("workbench.cli.silence", "the leading-silence check: ROC-AUC with the leading silence trimmed"),
 }
 
 

@@ -185,7 +185,9 @@ class SplitConfig(_Section):
     """Cross-validation splits."""
 
     kfold: int = 5
-    kind: Literal["stratified", "grouped", "length"] = "stratified"
+    # official: one fold, the dataset's own splits (index.csv `split`): fit on train, select on dev / val, score on
+    # test; without a labelled test split, score on val and select on an inner part of train grouped by identity
+    kind: Literal["stratified", "grouped", "length", "official"] = "stratified"
     shuffle: bool = True
     length_bins: int = 3  # video-length bins for kind=length
     merge_test: bool = False  # put clips marked `test` into the folds (the original study did)

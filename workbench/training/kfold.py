@@ -40,7 +40,14 @@ from workbench.core.metric_names import as_float, metric_mode
 from workbench.core.runtime import usable_cores
 from workbench.data.dataset import UNLABELED_SPLIT, ClipDataset, DatasetSplit, load_for_model
 from workbench.data.records import IndexRow, VideoRecord, resolve, scan_folder, write_json
-from workbench.data.splits import FoldPlan, make_folds, plan_folds  # noqa: F401  (make_folds: public API)
+from workbench.data.splits import (  # noqa: F401  (make_folds: public API)
+    FoldPlan,
+    make_folds,
+    n_folds,
+    official_split,
+    official_summary,
+    plan_folds,
+)
 from workbench.evaluation.metrics import evaluation_metrics
 from workbench.training.methods import after_fit, pseudo_label_rounds
 from workbench.training.predict import predict_record
@@ -85,12 +92,26 @@ def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecor
     if len(labelled) < len(scan.rows):
         log(f"{cfg.data.root}: {len(scan.rows) - len(labelled)} unlabelled video(s) (label -1 or split=unlabeled) left "
             f"out of the folds and the test" + (" (self-training candidates)" if cfg.methods.pseudo_label_rounds else ""))
+    if cfg.split.kind == "official":
+        return official_dataset(cfg, labelled, scan.failures, log)
     pool = [r for r in labelled if in_pool(r)]
     test = [r for r in labelled if not in_pool(r)]
     if not pool:
         raise ValueError(f"{cfg.data.root}: no videos left for the folds (all {len(test)} are marked test)")
     return DatasetSplit(root=Path(cfg.data.root), rows=pool, test_rows=test, failures=scan.failures,
                         unlabeled_rows=[replace(r, label=-1, split=UNLABELED_SPLIT) for r in scan.rows if unlabelled(r)])
+
+
+def official_dataset(cfg: Config, labelled: list[IndexRow], failures: list, log: Callable[[str], None]) -> DatasetSplit:
+    """split.kind=official: every labelled row is fold 0's (data.splits.official_plan), and the scored split is the
+    held-out test too: no model trains or selects on it, and it is scored as the test is (the `test` section)."""
+    if cfg.split.merge_test:
+        raise ValueError("split.merge_test has no meaning under split.kind=official: the test split is what it scores")
+    o = official_split(labelled)
+    log(f"[{cfg.name}] official split: fit on train, select on "
+        f"{o.selection_split or 'an inner part of train'}, score on {o.scored_split} ({o.scored.size} videos)")
+    return DatasetSplit(root=Path(cfg.data.root), rows=labelled, test_rows=[labelled[i] for i in o.scored],
+                        failures=failures)
 
 
 def check_splits(out: Path, cfg: Config, plans: list[FoldPlan]) -> None:
@@ -242,7 +263,7 @@ def prepare(cfg: Config, cache: dict | None = None, log: Callable[[str], None] =
     n_real, n_fake = sum(r.label == 0 for r in rows), sum(r.label == 1 for r in rows)
     t_real, t_fake = sum(r.label == 0 for r in data.test_rows), sum(r.label == 1 for r in data.test_rows)
     log(f"[{cfg.name}] {len(rows)} videos (REAL {n_real} / FAKE {n_fake}), held-out test {len(data.test_rows)} "
-        f"(REAL {t_real} / FAKE {t_fake}), {cfg.split.kfold}-fold {cfg.split.kind}, epoch "
+        f"(REAL {t_real} / FAKE {t_fake}), {n_folds(cfg)}-fold {cfg.split.kind}, epoch "
         f"{SELECTED_ON[cfg.split.selection]}, {cfg.train.threads} torch thread(s), sampler={cfg.train.weighted_sampler}, "
         f"loss={cfg.loss.kind}{' weighted' if cfg.loss.weighted else ''} on {cfg.loss.on} -> {out}")
     return data, plans
@@ -294,12 +315,36 @@ def collect(cfg: Config, fold_results: list[dict], data: DatasetSplit) -> dict:
                "selection_optimism": {m: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=STD_DDOF)) if len(v) > 1
                                           else math.nan, "per_fold": v} for m, v in optimism.items() if v},
                "test": heldout_section(cfg, fold_results, data), "config": cfg.to_dict(),
-               "complete": len(fold_results) == cfg.split.kfold,
+               "complete": len(fold_results) == n_folds(cfg),
                "test_ids": [r.video_id for r in data.test_rows],
                "skipped_files": [{"file": f, "reason": r} for f, r in data.failures]}
     results["triage"] = triage_section(cfg, fold_results)  # after heldout_section: it reads predictions_test_videos.csv
+    results.update(_official_keys(cfg, data, results["test"]))
+    results.update(_kept_sections(out))
     write_json(out / "kfold_results.json", results)
     return results
+
+
+def _official_keys(cfg: Config, data: DatasetSplit, test: dict | None) -> dict:
+    """Under split.kind=official: scored_split and the official parts; the test section names its split."""
+    if cfg.split.kind != "official":
+        return {}
+    keys = official_summary(data.rows, cfg)
+    if test:
+        test["split"] = keys["scored_split"]
+    return keys
+
+
+KEPT_SECTIONS = ("cross",)  # written into kfold_results.json by later commands (workbench evaluate); kept on rewrite
+
+
+def _kept_sections(out: Path) -> dict:
+    """The sections of an existing kfold_results.json that later commands added (a resumed run keeps them)."""
+    path = out / "kfold_results.json"
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+    return {k: old[k] for k in KEPT_SECTIONS if k in old}
 
 
 def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_f1", "outer_roc_auc", "outer_balanced_acc",
@@ -308,6 +353,10 @@ def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_
     where = SELECTED_ON.get(results.get("selection", "inner"), "")
     head = "fold  epoch  " + "  ".join(f"{m.removeprefix('outer_'):>18s}" for m in metrics)
     lines = [f"outer-fold metrics, epoch {where}; std with ddof={results.get('std_ddof', 1)}", head]
+    if results.get("official"):
+        o = results["official"]
+        lines.insert(0, f"official split (one fold): fit on {o['train']}, selected on {o['selection']}, "
+                        f"scored on {o['scored']}")
     for f in results["folds"]:
         lines.append(f"{f['fold']:4d}  {f['best_epoch']:5d}  " + "  ".join(
             f"{as_float(f['metrics'].get(m)):18.4f}" for m in metrics))
@@ -319,7 +368,7 @@ def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_
     test = results.get("test")
     if test:
         e = test["ensemble"]
-        lines.append(f"held-out test ({test['n_real']} REAL / {test['n_fake']} FAKE), fold ensemble: "
+        lines.append(f"held-out {test.get('split', 'test')} ({test['n_real']} REAL / {test['n_fake']} FAKE), fold ensemble: "
                      f"acc {as_float(e.get('test_acc')):.4f}  roc_auc {as_float(e.get('test_roc_auc')):.4f}  "
                      f"REAL-frame P(Fake) {as_float(e.get('test_real_frame_pfake_mean')):.4f}")
     return "\n".join(lines)
