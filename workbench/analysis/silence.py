@@ -286,3 +286,12 @@ def format_silence_table(table: pd.DataFrame) -> str:
 
 __all__ = ["COUNTERFACTUALS", "auc_delta", "format_silence_table", "lead_table", "measured_lead", "pad_leading",
            "score_variants", "silence_baseline", "silence_check", "trim_leading"]
+
+
+def study_silence_table(run_dir: str | Path) -> pd.DataFrame:
+    """Every condition's silence_check.csv of a study folder, one block per condition (empty when none ran)."""
+    parts = [pd.read_csv(p).assign(condition=p.parent.name) for p in sorted(Path(run_dir).glob("*/silence_check.csv"))]
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    return table[["condition", *[c for c in table.columns if c != "condition"]]]

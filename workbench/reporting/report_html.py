@@ -38,6 +38,12 @@ TABLES: list[tuple[str, str, str]] = [
     ("05_compare_conditions/heldout_test.csv", "Held-out test",
      "Each condition's fold models and their ensemble on the held-out test split, which no fold trained or selected "
      "on; frame-level scores use every frame."),
+    ("05_compare_conditions/silence_check.csv", "The leading-silence check",
+     "Per checked condition and set: the ROC-AUC of video P(Fake) before and after trimming every video's leading "
+     "silence (and padding REAL ones with the median FAKE silence), the change with a paired 95% bootstrap "
+     "interval over videos, and the silence-only AUC of the same videos. A drop says the detector leans on it."),
+    ("01_class_imbalance/silence_baseline.csv", "The leading-silence baseline",
+     "Per split: the ROC-AUC of the leading-silence length alone as a FAKE score (notebook 01)."),
     ("05_compare_conditions/triage.csv", "Uncertainty triage",
      "Per condition: the held-out test ranked by the fold models' spread and the out-of-fold videos by their "
      "MC-dropout spread; abstaining on the most uncertain first. AURC below random_aurc means the spread finds the "

@@ -19,7 +19,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import papermill as pm
 import traitlets.config
@@ -27,6 +27,7 @@ import yaml
 
 from workbench.analysis.notebook_metrics import METRICS_FILE
 from workbench.analysis.runs import has_run, read_run
+from workbench.analysis.silence import silence_check
 from workbench.core import paths
 from workbench.core.conditions import condition_config, load_conditions, load_presets
 from workbench.core.config import Config, EngineConfig
@@ -114,7 +115,8 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
               conditions_file: str | Path | None = None, preset: str = "full", folds: int | None = None,
               epochs: int | None = None, device: str = "auto", after: tuple[str, ...] = AFTER,
               temporal_conditions: list[str] | None = None, notebook_dir: Path = NOTEBOOK_DIR,
-              stream: bool = True, engine: EngineConfig | None = None) -> StudyReport:
+              stream: bool = True, engine: EngineConfig | None = None,
+              silence: Sequence[str] | None = None) -> StudyReport:
     """Run the grid; finished conditions are skipped, a failing one (kernel death included) does not stop the rest.
 
     With `engine.kind=ray` the folds of every unfinished condition first run at once as Ray tasks; each
@@ -140,6 +142,8 @@ def run_study(data_dir: str | Path, run_dir: str | Path, *, conditions: list[str
         run = functools.partial(execute, notebook_dir=notebook_dir, stream=stream)  # run(name, output_dir, params)
         _conditions(report, names, grid, folds_failed, run, common, folds, epochs)
         done = [c for c in names if has_run(run_dir / c)]
+        _silence_checks(report, [c for c in done if silence is not None and (c in silence or "all" in silence)],
+                        data_dir)
         temporal = [c for c in (temporal_conditions or ["baseline", "balanced"]) if c in done] or done[:2]
         for nb in after:
             params = _after_params(nb, run_dir, data_dir, preset, folds, device, temporal)
@@ -178,6 +182,16 @@ def _conditions(report: StudyReport, names: list[str], grid: dict[str, dict], fo
         params = dict(common, output_dir=str(cdir), condition=cond, overrides=grid[cond],
                       folds=folds, epochs=epochs, progress=False)
         _attempt(report, cond, lambda: run(PER_CONDITION, cdir, params))
+
+
+def _silence_checks(report: StudyReport, names: list[str], data_dir: Path) -> None:
+    """The leading-silence check (analysis.silence) of each named condition, once: before the notebooks that show it."""
+    for cond in names:
+        cdir = report.run_dir / cond
+        if (cdir / "silence_check.csv").exists():
+            continue
+        print(f"[silence] {cond}: the leading-silence check", flush=True)
+        _attempt(report, f"silence {cond}", lambda: silence_check(cdir, data_dir, log=lambda msg: None))
 
 
 def _after_params(nb: str, run_dir: Path, data_dir: Path, preset: str, folds: int | None, device: str,
