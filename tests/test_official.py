@@ -49,7 +49,7 @@ def lavdf_like(tmp_path_factory) -> tuple[Path, dict]:
 def av1m_like(tmp_path_factory) -> tuple[Path, dict]:
     """A train / val toy dataset (test labels withheld) and a one-epoch official run on it."""
     root = make_toy_dataset(tmp_path_factory.mktemp("av1m"), splits={"train": (8, 8), "val": (3, 3)},
-                            frames=(16, 24), n_groups=8, seed=3)
+                            frames=(16, 24), n_groups=8, seed=3, n_unlabeled=(1, 1))  # test/ unlabelled, as AV-Deepfake1M
     out = tmp_path_factory.mktemp("run") / "withheld"
     return root, run_kfold(cfg_for(root, out), **QUIET)
 
@@ -88,6 +88,10 @@ def test_withheld_test_scores_val_and_selects_inside_train(av1m_like):
     assert res["scored_split"] == "val" and res["official"]["selection"] == "inner part of train"
     assert res["test"]["split"] == "val"
     assert "held-out val (3 REAL / 3 FAKE)" in format_table(res)
+    unlabeled = {r.video_id for r in read_index(root / "index.csv") if r.split == "unlabeled"}
+    assert len(unlabeled) == 2 and not unlabeled & {v for k in ("train_ids", "inner_ids", "outer_ids") for v in f[k]}
+    data = load_dataset(Config.from_dict(res["config"]), **QUIET)
+    assert {r.video_id for r in data.unlabeled_rows} == unlabeled  # kept apart, for self-training only
 
 
 def test_official_needs_a_dev_or_test_split(tmp_path):

@@ -5,18 +5,15 @@ Read straight from each run folder's kfold_results.json, like analysis.tables.he
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import pandas as pd
 
+from workbench.core.metric_names import as_float
+
 CROSS_METRICS = ("test_acc", "test_roc_auc", "test_balanced_acc", "test_real_frame_pfake_mean",
                  "test_real_frame_above_05", "test_fake_frame_pfake_mean")  # those of the held-out test table
-
-
-def _num(v: Any) -> float:
-    return math.nan if v is None else float(v)
 
 
 def _results(runs: str | Path | Iterable[str | Path] | Mapping[str, str | Path]) -> dict[str, dict]:
@@ -42,8 +39,8 @@ def cross_test_table(runs: str | Path | Iterable[str | Path] | Mapping[str, str 
         for dataset, sec in (res.get("cross") or {}).items():
             for m in CROSS_METRICS:
                 rows.append({"condition": name, "dataset": dataset, "metric": m.removeprefix("test_"),
-                             "n_real": sec["n_real"], "n_fake": sec["n_fake"], "ensemble": _num(sec["ensemble"].get(m)),
-                             "folds_mean": _num(sec["mean"].get(m)), "folds_std": _num(sec["std"].get(m))})
+                             "n_real": sec["n_real"], "n_fake": sec["n_fake"], "ensemble": as_float(sec["ensemble"].get(m)),
+                             "folds_mean": as_float(sec["mean"].get(m)), "folds_std": as_float(sec["std"].get(m))})
     return pd.DataFrame(rows, columns=["condition", "dataset", "metric", "n_real", "n_fake", "ensemble", "folds_mean",
                                        "folds_std"])
 

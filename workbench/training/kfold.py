@@ -93,7 +93,8 @@ def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecor
         log(f"{cfg.data.root}: {len(scan.rows) - len(labelled)} unlabelled video(s) (label -1 or split=unlabeled) left "
             f"out of the folds and the test" + (" (self-training candidates)" if cfg.methods.pseudo_label_rounds else ""))
     if cfg.split.kind == "official":
-        return official_dataset(cfg, labelled, scan.failures, log)
+        return official_dataset(cfg, labelled, scan.failures, log, unlabeled=[
+            replace(r, label=-1, split=UNLABELED_SPLIT) for r in scan.rows if unlabelled(r)])
     pool = [r for r in labelled if in_pool(r)]
     test = [r for r in labelled if not in_pool(r)]
     if not pool:
@@ -102,7 +103,8 @@ def load_dataset(cfg: Config, validate: bool = True, cache: dict[str, VideoRecor
                         unlabeled_rows=[replace(r, label=-1, split=UNLABELED_SPLIT) for r in scan.rows if unlabelled(r)])
 
 
-def official_dataset(cfg: Config, labelled: list[IndexRow], failures: list, log: Callable[[str], None]) -> DatasetSplit:
+def official_dataset(cfg: Config, labelled: list[IndexRow], failures: list, log: Callable[[str], None],
+                     unlabeled: list[IndexRow] = ()) -> DatasetSplit:
     """split.kind=official: every labelled row is fold 0's (data.splits.official_plan), and the scored split is the
     held-out test too: no model trains or selects on it, and it is scored as the test is (the `test` section)."""
     if cfg.split.merge_test:
@@ -111,7 +113,7 @@ def official_dataset(cfg: Config, labelled: list[IndexRow], failures: list, log:
     log(f"[{cfg.name}] official split: fit on train, select on "
         f"{o.selection_split or 'an inner part of train'}, score on {o.scored_split} ({o.scored.size} videos)")
     return DatasetSplit(root=Path(cfg.data.root), rows=labelled, test_rows=[labelled[i] for i in o.scored],
-                        failures=failures)
+                        failures=failures, unlabeled_rows=list(unlabeled))
 
 
 def check_splits(out: Path, cfg: Config, plans: list[FoldPlan]) -> None:
