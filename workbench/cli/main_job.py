@@ -17,6 +17,7 @@ from workbench.synthetic.demo import build_demo
 # reweighting, frame-level training and augmentation (every analysis has what it needs); --all-conditions runs every
 # condition of conditions.yaml
 MAIN_GRID = ("baseline", "balanced", "focal", "frame_level", "balanced_augmented")
+SILENCE_CHECKED = ("baseline", "balanced")  # the leading-silence check (analysis.silence) of these conditions
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true", help="the study's full model and training settings (for a GPU)")
     p.add_argument("--conditions", nargs="*", help="these conditions of conditions.yaml (default: MAIN_GRID)")
     p.add_argument("--all-conditions", action="store_true", help="every condition of conditions.yaml")
+    p.add_argument("--silence-all", action="store_true",
+                   help="the leading-silence check for every condition (default: baseline and balanced)")
     p.add_argument("--folds", type=int, help="override the number of folds")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--device", default="auto")
@@ -37,8 +40,9 @@ def main(args: argparse.Namespace) -> int:
     demo_s = time.time() - t0
     print(f"demo data ready in {demo_s:.0f} s: {npz}", flush=True)
     names = None if args.all_conditions else (args.conditions or list(MAIN_GRID))
+    silence = ["all"] if args.silence_all else list(SILENCE_CHECKED)
     report = run_study(npz, args.out, conditions=names, preset="full" if args.full else "cpu",
-                       folds=args.folds, epochs=args.epochs, device=args.device)
+                       folds=args.folds, epochs=args.epochs, device=args.device, silence=silence)
     print_report(report, extra_stages=[{"name": "demo data", "status": "ran", "seconds": demo_s}])
     page = write_report(args.out)
     print(f"report: {page} ({page.stat().st_size / 1e6:.1f} MB; open it in a browser, it needs no network)")

@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--device", default="auto")
+    p.add_argument("--silence-check", nargs="+", metavar="CONDITION",
+                   help="run the leading-silence check (workbench silence) of these conditions, or `all`, before the "
+                        "analysis notebooks")
     add_engine_arguments(p)
     s = p.add_argument_group("class-weight sweep (workbench.study.sweep)")
     s.add_argument("--sweep-real-weight", type=float, nargs="+", metavar="W",
@@ -49,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
                                         conditions_file=args.conditions_file, pick=args.sweep_pick, **common)
         else:
             report = run_study(args.data, args.out, conditions=args.conditions, conditions_file=args.conditions_file,
-                               **common)
+                               silence=args.silence_check, **common)
     except RuntimeError as e:  # engine ray: Ray missing, or no cluster at --ray-address
         print(f"error: {e}", file=sys.stderr)
         return 1
