@@ -131,6 +131,7 @@ def test_fold_tables_and_the_ensemble():
     standard = aloc.localization_table(folds, "test", LocalizationConfig(protocol="standard"))
     assert standard.loc[0, "loc_ap_iou50"] == pytest.approx(0.5)
     assert standard.loc[1, "loc_ap_iou50"] == pytest.approx(1.0)
+    assert set(table["protocol"]) == {"av1m"} and set(standard["protocol"]) == {"standard"}  # tables name their rules
     ens = loc.ensemble_frames(folds)
     assert len(ens) == len(df)
     assert ens.loc[ens["video_id"] == "real", "p_fake"].iloc[0] == pytest.approx((0.95 + 0.1) / 2)

@@ -24,8 +24,8 @@ from workbench.training.predict import load_ensemble, predict_record
 
 SCOPES = ("test", "oof")
 # notebook 06's headline of a localization table (the rows with fold 'ensemble' or 'oof'), in this order
-HEADLINE_COLUMNS = ["condition", "scope", "fold", "loc_ap_iou50", "loc_ap_iou75", "loc_ar_at50", "loc_ar_at5",
-                    "loc_score", "true_frame_roc_auc", "true_frame_ap", "true_frame_roc_auc_in_fake",
+HEADLINE_COLUMNS = ["condition", "scope", "fold", "protocol", "loc_ap_iou50", "loc_ap_iou75", "loc_ar_at50",
+                    "loc_ar_at5", "loc_score", "true_frame_roc_auc", "true_frame_ap", "true_frame_roc_auc_in_fake",
                     "true_real_frame_pfake_mean", "n_segments", "n_proposals", "n_proposals_real"]
 
 
@@ -118,15 +118,18 @@ def localization_table(frames: pd.DataFrame, scope: str, cfg: LocalizationConfig
     or once over every pool video, each scored by its own out-of-fold model ('oof')."""
     if frames.empty:
         return pd.DataFrame()
+    protocol = (cfg or LocalizationConfig()).protocol  # which AP/AR rules the loc_* numbers follow
     if scope == "oof":
-        return pd.DataFrame([{"scope": scope, "fold": "oof", **localization_metrics(frames, cfg, counts=True),
-                              **_true_frames(frames)}])
+        return pd.DataFrame([{"scope": scope, "fold": "oof", "protocol": protocol,
+                              **localization_metrics(frames, cfg, counts=True), **_true_frames(frames)}])
     frames = frames[pd.to_numeric(frames["fold"], errors="coerce").notna()]  # fold models only (no ensemble rows)
     rows = []
     for k, g in frames.groupby("fold", sort=True):
-        rows.append({"scope": scope, "fold": str(k), **localization_metrics(g, cfg, counts=True), **_true_frames(g)})
+        rows.append({"scope": scope, "fold": str(k), "protocol": protocol, **localization_metrics(g, cfg, counts=True),
+                     **_true_frames(g)})
     ens = ensemble_frames(frames)
-    rows.append({"scope": scope, "fold": "ensemble", **localization_metrics(ens, cfg, counts=True), **_true_frames(ens)})
+    rows.append({"scope": scope, "fold": "ensemble", "protocol": protocol, **localization_metrics(ens, cfg, counts=True),
+                 **_true_frames(ens)})
     return pd.DataFrame(rows)
 
 

@@ -231,7 +231,7 @@ def write_summary(out_dir: str | Path, paradox: pd.DataFrame, diffs: pd.DataFram
     return out
 
 
-LOCALIZATION_HEADLINE = ["condition", "scope", "fold", "loc_ap_iou50", "loc_ap_iou75", "loc_ar_at50", "loc_ar_at5",
+LOCALIZATION_HEADLINE = ["condition", "scope", "fold", "protocol", "loc_ap_iou50", "loc_ap_iou75", "loc_ar_at50", "loc_ar_at5",
                          "loc_score", "true_frame_roc_auc", "true_frame_ap", "true_real_frame_pfake_mean",
                          "n_segments", "n_proposals", "n_proposals_real"]
 ATTRIBUTION_HEADLINE = ["condition", "video_id", "label", "fake_type", "p_fake", "blames_mean", "blames_donor",

@@ -58,8 +58,9 @@ TABLES: list[tuple[str, str, str]] = [
      "fold model that did not train on them; `status` says which)."),
     ("06_localization_attribution/localization.csv", "Localization of manipulated frames",
      "Notebook 06, every frame: segment proposals from per-frame P(Fake) scored against the true fake segments "
-     "(AV-Deepfake1M protocol: AP at IoU 0.5-0.95, AR at 50-5 proposals; proposals on REAL videos are false "
-     "positives), beside frame-level ROC-AUC/AP against the true frame labels. test: fold ensemble on the "
+     "(AP at IoU 0.5-0.95, AR at 50-5 proposals, by the protocol its `protocol` column names: av1m counts as the "
+     "official AV-Deepfake1M evaluator does, so the numbers compare with published tables; standard is VOC / "
+     "ActivityNet AP; proposals on REAL videos are false positives), beside frame-level ROC-AUC/AP against the true frame labels. test: fold ensemble on the "
      "held-out test; oof: each pool video by its own fold model."),
     ("06_localization_attribution/attribution.csv", "Which modality drives the REAL test videos' P(Fake)",
      "Notebook 06: drive = P(Fake) minus P(Fake) with that modality replaced (by its training mean, or a REAL donor's "
