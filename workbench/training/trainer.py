@@ -103,7 +103,8 @@ class Trainer:
         self.model = self.model.to(self.device)
         if cfg.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward = torch.compile(self.model) if cfg.train.compile else self.model
+        # static shapes: with automatic dynamic shapes Inductor fails on the CNN patches' strides on the CPU (bench --compile)
+        self.forward = torch.compile(self.model, dynamic=False) if cfg.train.compile else self.model
         labels = np.asarray(train_ds.labels)
         self.class_counts = [int((labels == 0).sum()), int((labels == 1).sum())]
         self.objective = build_objective(cfg.loss, self.class_counts).to(self.device)
