@@ -341,7 +341,7 @@ def test_ingest_av1m_then_unlabelled_on_request(av1m, tmp_path, capsys):
     logs: list[str] = []
     data = load_dataset(cfg, log=logs.append)  # the K-fold pool and test never hold the unlabelled clip
     assert sorted(r.video_id for r in data.rows) == sorted(set(idx)) and data.test_rows == []
-    assert logs == [f"{out}: 1 unlabelled video(s) (label -1) left out of the folds and the test"]
+    assert logs == [f"{out}: 1 unlabelled video(s) (label -1 or split=unlabeled) left out of the folds and the test"]
     with pytest.raises(ValueError, match=r"1 unlabelled video\(s\) \(label -1\) cannot be split into folds"):
         make_folds(data.rows + [IndexRow("000001.npz", "000001", -1, "000001", 1.0, 30, "unlabeled")], cfg)
 
