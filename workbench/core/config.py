@@ -510,13 +510,16 @@ def assignment(text: str) -> dict[str, Any]:
     if "=" not in text:
         raise ValueError(f"override {text!r} is not of the form section.key=value")
     key, raw = text.split("=", 1)
-    nested: dict[str, Any] = {}
-    cur = nested
-    parts = key.strip().split(".")
-    for p in parts[:-1]:
-        cur = cur.setdefault(p, {})
-    cur[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
-    return nested
+    return nested(key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+
+
+def nested(path: str, value: Any) -> dict[str, Any]:
+    """``section.key`` and a value as a nested dict, {"section": {"key": value}}."""
+    *sections, key = path.split(".")
+    out: dict[str, Any] = {key: value}
+    for s in reversed(sections):
+        out = {s: out}
+    return out
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

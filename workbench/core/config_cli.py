@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from workbench.core.config import Config, assignment, deep_merge, field_type
+from workbench.core.config import Config, assignment, deep_merge, field_type, nested
 
 
 @dataclass(frozen=True)
@@ -121,11 +121,7 @@ def flag_overrides(args: argparse.Namespace, flags: tuple[Flag, ...] = FLAGS) ->
     for f in flags:
         value = getattr(args, f.dest, None)
         if value is not None:
-            *sections, key = f.field.split(".")
-            cur = out
-            for s in sections:
-                cur = cur.setdefault(s, {})
-            cur[key] = list(value) if isinstance(value, (list, tuple)) else value
+            out = deep_merge(out, nested(f.field, list(value) if isinstance(value, (list, tuple)) else value))
     return out
 
 
