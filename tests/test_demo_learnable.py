@@ -42,7 +42,7 @@ FRAME_AUC_IN_FAKE_FLOOR = 0.75
 
 @pytest.mark.slow
 def test_demo_partial_fakes_are_localized_under_frame_loss(tmp_path):
-    """The larger demo (DEMO_LARGE), the frame_level condition: out-of-fold, every partial fake's frames scored
+    """The demo, the frame_level condition: out-of-fold, every partial fake's frames scored
     by the fold model that never saw it, its fake segments are found (AP@IoU 0.5) and its fake frames rank above its
     real frames."""
     import pandas as pd
@@ -51,7 +51,9 @@ def test_demo_partial_fakes_are_localized_under_frame_loss(tmp_path):
     from workbench.core.conditions import condition_config
     from workbench.training.engine import run_kfold
 
-    npz = demo.build_demo(tmp_path / "demo", progress=False, **demo.DEMO_LARGE)  # where the floors were measured
+    # the main job's demo, where the floors were measured: the same pool (each kind of clip draws from its own
+    # stream), its long test clips 2 s instead of 20 s and no unlabelled clips, which this test does not read
+    npz = demo.build_demo(tmp_path / "demo", progress=False, long_duration=2.0, n_unlabeled=0)
     run = tmp_path / "frame_level"
     cfg = condition_config(str(npz), str(run), "frame_level", {"loss": {"on": "frame"}}, "cpu", progress=False)
     run_kfold(cfg, log=lambda line: None)

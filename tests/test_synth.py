@@ -5,6 +5,7 @@ import csv
 import warnings
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import librosa
@@ -423,3 +424,37 @@ def test_shortcut_audit_names_the_studio_light():
     assert "mean_brightness" in lit["warning"] and lit["mean_roc_auc"] >= 0.75, lit["mean_roc_auc"]
     assert lit["per_feature_auc"]["mean_brightness"] > plain["per_feature_auc"]["mean_brightness"] + 0.15
     assert plain["warning"] == "" and plain["mean_roc_auc"] < 0.75
+
+
+# ------------------------------------------------------------------ unlabelled clips
+def test_plan_unlabeled_clips_hide_their_label():
+    base = dict(n_real=4, n_fake=8, n_long_real=1, long_duration=3.0, n_identities=3, seed=5)
+    old = synth.plan(SynthConfig(**base))
+    specs = synth.plan(SynthConfig(**base, n_unlabeled=6))
+    assert [(s.relpath, s.identity, s.duration, s.onset, s.donor, s.light) for s in old] == \
+        [(s.relpath, s.identity, s.duration, s.onset, s.donor, s.light) for s in specs[:len(old)]]
+    hidden = specs[len(old):]
+    assert len(hidden) == 6 and all(s.hidden and s.split == "unlabeled" for s in hidden)
+    assert Counter(s.label for s in hidden) == {0: 2, 1: 4}  # the pool's REAL share, 4 / 12 of 6
+    assert {s.fake_type for s in hidden if s.label == 1} <= set(SynthConfig().fake_types)
+    identities = [SimpleNamespace(name=f"id{i:02d}") for i in range(3)]  # a row reads only the names
+    for s in hidden:
+        row = dict(zip(synth.LABEL_COLUMNS, s.row(identities)))
+        assert (row["label"], row["fake_type"], row["donor"], row["strength"]) == (-1, "unlabeled", "", "")
+        assert row["path"].startswith("unlabeled/unlabeled_")
+
+
+def test_unlabeled_clips_through_ingest(tmp_path):
+    from workbench.ingest.pipeline import ingest
+
+    cfg = Config().merged({"synth": dict(n_real=1, n_fake=1, n_long_real=0, n_identities=2, duration_mean=1.3,
+                                         duration_std=0.0, duration_min=1.2, duration_max=1.4, n_unlabeled=3,
+                                         workers=1, seed=2), "ingest": {"workers": 1}})
+    labels = synth.generate(tmp_path / "videos", cfg, progress=False)
+    truth = _rows(tmp_path / "videos" / synth.UNLABELED_TRUTH)
+    assert [r["label"] for r in truth] == ["0", "0", "1"]  # REAL share 1/2 of 3 = 1.5, rounded half to even: 2
+    ingest(labels, tmp_path / "npz", cfg, progress=False)
+    index = _rows(tmp_path / "npz" / "index.csv")
+    unl = [r for r in index if r["split"] == "unlabeled"]
+    assert len(unl) == 3 and {r["label"] for r in unl} == {"-1"}
+    assert sorted(r["label"] for r in index if r["split"] != "unlabeled") == ["0", "1"]

@@ -159,15 +159,20 @@ class CompareMetrics(NotebookMetrics):
     curves: Records  # notebook 03's P(Fake) statistics at full density (empty when it has not run)
     summary: str  # path of summary.md
     triage: Records = dataclasses.field(default_factory=list)  # triage_table: one row per condition and set
+    heldout_parts: Records = dataclasses.field(default_factory=list)  # heldout_parts_table: condition x part
+    fake_types: Records = dataclasses.field(default_factory=list)  # fake_type_table: condition x fake type
 
     @classmethod
     def from_tables(cls, conditions: list[str], paradox: pd.DataFrame, optimism: pd.DataFrame,
                     heldout: pd.DataFrame, diffs: pd.DataFrame, curves: pd.DataFrame,
-                    summary: str | Path, triage: pd.DataFrame | None = None) -> CompareMetrics:
+                    summary: str | Path, triage: pd.DataFrame | None = None, parts: pd.DataFrame | None = None,
+                    fake_types: pd.DataFrame | None = None) -> CompareMetrics:
+        def rec(t: pd.DataFrame | None) -> Records:
+            return records(t) if t is not None else []
         return cls(conditions=list(conditions), paradox=records(paradox.reset_index()),
                    selection_optimism=records(optimism), heldout_test=records(heldout), paired=records(diffs),
-                   curves=records(curves), summary=str(summary),
-                   triage=records(triage) if triage is not None else [])
+                   curves=records(curves), summary=str(summary), triage=rec(triage), heldout_parts=rec(parts),
+                   fake_types=rec(fake_types))
 
 
 # ------------------------------------------------------------------ 06 localization and attribution

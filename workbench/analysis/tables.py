@@ -138,7 +138,7 @@ def load_runs(run_dir: str | Path, names: Sequence[str] | None = None) -> dict[s
     return {n: load_run(dirs[n]) for n in (names or dirs)}
 
 
-def _as_runs(runs: Run | str | Path | Iterable[Run | str | Path] | Mapping[str, Run | str | Path]) -> dict[str, Run]:
+def as_runs(runs: Run | str | Path | Iterable[Run | str | Path] | Mapping[str, Run | str | Path]) -> dict[str, Run]:
     """Runs keyed by condition name, from runs, paths, a list of either or a name -> run mapping."""
     if isinstance(runs, (Run, str, Path)):
         runs = [runs]
@@ -225,7 +225,7 @@ def paradox_table(
     """One row per condition: outer-fold video metrics beside REAL-frame metrics (`<metric>_mean`, `_std`, ddof=1),
     how selection was done, the selection optimism of accuracy, and the held-out test (fold ensemble)."""
     rows = {}
-    for name, run in _as_runs(runs).items():
+    for name, run in as_runs(runs).items():
         row: dict[str, Any] = {"n_folds": len(run.folds), "selection": run.selection}
         for m in (*video_cols, *frame_cols):
             row[f"{m}_mean"], row[f"{m}_std"] = _mean_std(run.kfold.fold_values(m), ddof)
@@ -244,7 +244,7 @@ def selection_optimism_table(runs: Any) -> pd.DataFrame:
     """Per condition and metric: what the original protocol prints (max over epochs of the scoring fold's metric),
     the honest figure (at the epoch chosen on the selection part) and their gap, mean ± std over folds."""
     rows = []
-    for name, run in _as_runs(runs).items():
+    for name, run in as_runs(runs).items():
         for m, s in run.kfold.selection_optimism.items():
             per = [f.selection_optimism[m] for f in run.folds if m in f.selection_optimism]
             rows.append({"condition": name, "metric": m, "selection": run.selection,
@@ -259,7 +259,7 @@ def heldout_test_table(runs: Any) -> pd.DataFrame:
     """Per condition and metric: the held-out test clips (no model of the run trained on them), scored by the fold
     ensemble and by each fold model (mean ± std over folds, ddof=1)."""
     rows = []
-    for name, run in _as_runs(runs).items():
+    for name, run in as_runs(runs).items():
         test = run.kfold.test
         if not test:
             continue
@@ -275,7 +275,7 @@ def triage_table(runs: Any) -> pd.DataFrame:
     mean vote, the area under its risk-coverage curve (AURC) beside random abstention's, the uncertainty-weighted
     vote's AURC, and the coverage at which the kept videos' error stays within the target risk; why when missing."""
     rows = []
-    for name, run in _as_runs(runs).items():
+    for name, run in as_runs(runs).items():
         triage = run.kfold.raw.get("triage") or {}
         for s in ("test", "out_of_fold"):
             sec = triage.get(s) or {}
@@ -324,7 +324,7 @@ def paired_differences(runs: Any, baseline: str, metrics: Sequence[str] = (*VIDE
     smallest observed difference it calls significant), p-value and `power80` (the true difference it would detect
     with 80% power at these folds' own spread, workbench.evaluation.power). Folds that differ in membership are compared
     unpaired (difference of fold means, the same corrected variance for each, df = 2K - 2)."""
-    runs = _as_runs(runs)
+    runs = as_runs(runs)
     if baseline not in runs:
         raise KeyError(f"baseline {baseline!r} not among the conditions {list(runs)}")
     base = runs[baseline]
@@ -571,6 +571,7 @@ __all__ = [
     "aggregation_table",
     "class_balance_table",
     "fold_table",
+    "as_runs",
     "heldout_test_table",
     "identity_overlap",
     "load_run",

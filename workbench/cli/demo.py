@@ -8,7 +8,7 @@ from pathlib import Path
 from workbench.analysis.evidence import learnability
 from workbench.core.config import Config
 from workbench.core.config_cli import add_config_arguments
-from workbench.synthetic.demo import DEMO_LARGE, build_demo, demo_summary
+from workbench.synthetic.demo import build_demo, demo_summary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,8 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("root", nargs="?", default="data/demo", help="demo folder (default data/demo)")
     parser.add_argument("--force", action="store_true", help="delete and rebuild videos/ and npz/")
     parser.add_argument("--small", action="store_true", help="the tiny version used by the tests")
-    parser.add_argument("--large", action="store_true",
-                        help="the larger recipe (DEMO_LARGE: 116 short pool clips, a test drawn like the pool)")
     parser.add_argument("--long-duration", type=float, help="seconds of each long-form REAL clip (study: 180)")
     parser.add_argument("--seed", type=int, help="dataset seed")
     parser.add_argument("--studio-light", type=float, help="the planted studio-light confound (demo: 1.0, 0 = off)")
@@ -31,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """`workbench demo [ROOT]`: build when missing and print a summary."""
     cfg = Config.load(args.config, args.set)
-    overrides = {**(DEMO_LARGE if args.large else {})}
-    overrides |= {k: v for k, v in (("long_duration", args.long_duration), ("seed", args.seed),
+    overrides = {k: v for k, v in (("long_duration", args.long_duration), ("seed", args.seed),
                                                    ("studio_light", args.studio_light)) if v is not None}
     t0 = time.perf_counter()
     npz = build_demo(args.root, cfg, force=args.force, small=args.small, progress=not args.quiet, **overrides)
@@ -40,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
     types = ", ".join(f"{k} {v}" for k, v in s["fake_types"].items())
     print(f"demo dataset: {npz} ({time.perf_counter() - t0:.1f} s)\n"
           f"  {s['videos']} videos, {s['seconds']} s: {s['real']} REAL, {s['fake']} FAKE ({types}); held-out test "
-          f"(split=test): {s['test']} ({s['test_real']} REAL / {s['test_fake']} FAKE)\n"
+          f"(split=test): {s['test']} ({s['test_real']} REAL / {s['test_fake']} FAKE); unlabelled: {s['unlabeled']}\n"
           f"  {s['identities']} identities; {s['records']} records, "
           f"face found on {100 * s['face_rate']:.1f}% of frames")
     if not args.evidence:

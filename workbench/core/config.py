@@ -29,9 +29,14 @@ class _Section:
     def __post_init__(self) -> None:
         section = type(self).__name__.removesuffix("Config").lower()
         for name, allowed in _choices(type(self)).items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"config field {section}.{name} must be one of {list(allowed)}, "
-                                 f"got {getattr(self, name)!r}")
+            _check_choice(getattr(self, name), allowed, f"{section}.{name}")
+
+
+def _check_choice(value: Any, allowed: tuple, name: str) -> Any:
+    """value when it is one of a choice field's allowed values; the one error message otherwise."""
+    if value not in allowed:
+        raise ValueError(f"config field {name} must be one of {list(allowed)}, got {value!r}")
+    return value
 
 
 # data settings that change how clips are read, never which clips: outside the fingerprint (resume across them)
@@ -259,6 +264,9 @@ class SynthConfig(_Section):
     n_test_real: int = 0  # short REAL clips
     n_test_fake: int = 0  # short whole-video FAKE clips
     n_test_partial: int = 0  # short partial fakes
+    # unlabelled short clips (split=unlabeled, label -1 in labels.csv; their truth in unlabeled_truth.csv, never
+    # ingested): drawn like the pool, REAL and FAKE in its ratio, for the pseudo_label condition
+    n_unlabeled: int = 0
     # a planted confound (0 = off): dim, warm studio light on every long-form clip, on a share of the other FAKE
     # clips (STUDIO_FAKE_SHARE) and of the short REAL ones (STUDIO_REAL_SHARE); the value scales how dim
     studio_light: float = 0.0
@@ -376,9 +384,7 @@ def _coerce(value: Any, typ: Any, name: str) -> Any:
         inner = args[0] if args else Any
         return [_coerce(v, inner, name) for v in value]
     if origin is Literal:
-        if value not in args:
-            raise ValueError(f"config field {name} must be one of {list(args)}, got {value!r}")
-        return value
+        return _check_choice(value, tuple(args), name)
     if args and origin is not None:  # Optional[X] / X | None
         return _coerce(value, args[0], name)
     if typ is bool:

@@ -38,6 +38,13 @@ TABLES: list[tuple[str, str, str]] = [
     ("05_compare_conditions/heldout_test.csv", "Held-out test",
      "Each condition's fold models and their ensemble on the held-out test split, which no fold trained or selected "
      "on; frame-level scores use every frame."),
+    ("05_compare_conditions/heldout_parts.csv", "Held-out test in parts",
+     "The fold ensemble on each part of the held-out test (evaluation.parts): short whole clips drawn like the pool "
+     "(the video-level score), partial fakes (frame ROC-AUC inside them against their true frame labels) and clips "
+     "longer than any pool clip (REAL frames' P(Fake): where the study's paradox shows)."),
+    ("05_compare_conditions/fake_types.csv", "Which fakes the detector finds",
+     "Out of fold, per fake type: that type's pool clips against every REAL pool clip (ROC-AUC = Mann-Whitney U / "
+     "n1 n2; one-sided p-value; above_chance at p < 0.05). Each clip scored by the fold model that never saw it."),
     ("05_compare_conditions/silence_check.csv", "The leading-silence check",
      "Per checked condition and set: the ROC-AUC of video P(Fake) before and after trimming every video's leading "
      "silence (and padding REAL ones with the median FAKE silence), the change with a paired 95% bootstrap "

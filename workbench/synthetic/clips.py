@@ -57,13 +57,15 @@ class ClipSpec:
     video_method: str = ""  # partial fakes with a video segment: lip_sync | face_swap
     fake_segments: str = ""  # partial fakes: JSON [[start_s, end_s, modality], ...]
     light: float = 0.0  # studio light (synth.studio_light): 0 daylight, 1 the dimmest, warmest studio look
+    hidden: bool = False  # an unlabelled clip: labels.csv gives label -1 and fake_type unlabeled (truth kept apart)
 
     def row(self, identities: list[Identity]) -> list:
         """This clip's labels.csv row."""
-        donor = identities[self.donor].name if self.donor >= 0 else ""
-        return [self.relpath, self.label, identities[self.identity].name, self.fake_type, f"{self.duration:.4f}",
-                self.split, donor, f"{self.strength:.3f}", f"{self.onset:.3f}", self.fake_segments, self.video_method,
-                f"{self.light:g}"]
+        donor = identities[self.donor].name if self.donor >= 0 and not self.hidden else ""
+        label, fake_type = (-1, "unlabeled") if self.hidden else (self.label, self.fake_type)
+        strength = "" if self.hidden else f"{self.strength:.3f}"
+        return [self.relpath, label, identities[self.identity].name, fake_type, f"{self.duration:.4f}",
+                self.split, donor, strength, f"{self.onset:.3f}", self.fake_segments, self.video_method, f"{self.light:g}"]
 
     def fake_frames(self) -> np.ndarray:
         """(n_frames,) bool: the frames inside a fake segment (every modality); all False for other clips."""

@@ -2,14 +2,12 @@
 
 ``build_demo(root)`` writes ``root/videos/`` (mp4 + labels.csv) and ``root/npz/`` (records + index.csv,
 metadata.csv) only when missing, and returns the npz folder. Defaults (``DEMO``, the main job's), the K-fold pool:
-21 REAL + 39 FAKE clips (the study's 1.89:1 ratio) of 2-4 s over 12 identities, 8 of the FAKE ones partial fakes;
-the held-out test (split=test, never in a fold): 1 REAL, 2 FAKE and 2 partial short clips, 2 long REAL and 1 long
-FAKE of 20 s (the study's long REAL ones are 180 s: ``long_duration=180``). ``DEMO_LARGE``: 40 REAL + 76 FAKE
-(16 partial) clips of 1.2-2 s and a test drawn like the pool (6 REAL, 8 FAKE, 4 partial short clips, the same long
-ones): a small model at the cpu preset's sizes learns the artefacts better from many short clips than from few long
-ones, at about five times the main job's cost per condition. Both: artefact strength 1.5 and the studio-light
-confound planted (``studio_light=1``: every long clip, 60% of the FAKE and 10% of the short REAL clips filmed under
-dim, warm light; see ``synth``). 256 px, 30 fps, dataset seed ``synth.seed``.
+40 REAL + 76 FAKE clips (the study's 1.89:1 ratio) of 1.2-2 s over 12 identities, 16 of the FAKE ones partial fakes
+(1-2 segments of 0.3-0.7 s); the held-out test (split=test, never in a fold), drawn like the pool: 6 REAL, 8 FAKE and
+4 partial short clips, plus 2 long REAL and 1 long FAKE of 20 s (the study's long REAL ones are 180 s:
+``long_duration=180``); 12 unlabelled short clips (split=unlabeled, label -1) for pseudo_label. Artefact strength
+1.5 and the studio-light confound planted (``studio_light=1``: every long clip, 60% of the FAKE and 10% of the
+short REAL clips filmed under dim, warm light; see ``synth``). 256 px, 30 fps, dataset seed ``synth.seed``.
 ``small=True`` (``SMALL``, for tests): 3 REAL + 4 FAKE clips of ~1.5 s over 4 identities, one 3 s long clip.
 """
 from __future__ import annotations
@@ -25,17 +23,13 @@ from workbench.core.config import Config
 from workbench.ingest.pipeline import ingest
 from workbench.synthetic import synth
 
-# the main job's demo: the second generator's artefacts and the studio-light confound at the pool size whose study
-# fits the main job's budget on 2 CPU cores (60 pool clips; the larger recipe below costs about 5x per condition)
-DEMO = dict(n_real=21, n_fake=31, n_partial=8, n_identities=12, duration_mean=3.0, duration_std=0.6, duration_min=2.0,
-            duration_max=4.0, n_long_real=2, n_long_fake=1, long_duration=20.0, n_test_real=1, n_test_fake=2,
-            n_test_partial=2, artifact_strength=1.5, studio_light=1.0)
-# more and shorter clips, a held-out test drawn like the pool: where the detector's skill was measured (README, "The
-# demo data"; tests/test_demo_learnable.py); `workbench demo --large` builds it
-DEMO_LARGE = dict(n_real=40, n_fake=60, n_partial=16, n_identities=12, duration_mean=1.5, duration_std=0.3,
-                  duration_min=1.2, duration_max=2.0, partial_segments=[1, 2], partial_seconds=[0.3, 0.7], n_long_real=2,
-                  n_long_fake=1, long_duration=20.0, n_test_real=6, n_test_fake=8, n_test_partial=4,
-                  artifact_strength=1.5, studio_light=1.0)
+# the main job's demo: many short clips (a small model at the cpu preset's sizes learns the artefacts better from many
+# short clips than from few long ones, at the same cost per condition: an epoch reads max_frames frames of each clip),
+# a held-out test drawn like the pool, the studio-light confound on the long clips, unlabelled clips for pseudo_label
+DEMO = dict(n_real=40, n_fake=60, n_partial=16, n_identities=12, duration_mean=1.5, duration_std=0.3, duration_min=1.2,
+            duration_max=2.0, partial_segments=[1, 2], partial_seconds=[0.3, 0.7], n_long_real=2, n_long_fake=1,
+            long_duration=20.0, n_test_real=6, n_test_fake=8, n_test_partial=4, n_unlabeled=12, artifact_strength=1.5,
+            studio_light=1.0)
 SMALL = dict(n_real=3, n_fake=4, n_identities=4, duration_mean=1.5, duration_std=0.2, duration_min=1.2,
              duration_max=2.0, n_long_real=1, long_duration=3.0)
 
@@ -80,6 +74,7 @@ def demo_summary(root: str | Path = "data/demo") -> dict:
         "videos": len(rows),
         "real": sum(r["label"] == "0" for r in rows),
         "fake": sum(r["label"] == "1" for r in rows),
+        "unlabeled": sum(r["label"] == "-1" for r in rows),
         "fake_types": dict(sorted(Counter(r["fake_type"] for r in rows if r["label"] == "1").items())),
         "identities": len({r["group"] for r in rows}),
         "test": sum(r["split"] == "test" for r in rows),

@@ -36,7 +36,8 @@ def _check(sc: SynthConfig) -> None:
         raise ValueError(f"size must be an even number of pixels >= 96, got {sc.size}")
     if sc.fps <= 0 or sc.artifact_strength < 0:
         raise ValueError("fps must be > 0 and artifact_strength >= 0")
-    counts = {k: getattr(sc, k) for k in ("n_partial", "n_long_fake", "n_test_real", "n_test_fake", "n_test_partial")}
+    counts = {k: getattr(sc, k) for k in ("n_partial", "n_long_fake", "n_test_real", "n_test_fake", "n_test_partial",
+                                          "n_unlabeled")}
     if min(counts.values()) < 0:
         raise ValueError(f"clip counts must be >= 0, got {counts}")
     if (sc.n_long_fake or sc.n_test_fake) and not sc.fake_types:
@@ -122,8 +123,31 @@ def plan(sc: SynthConfig) -> list[ClipSpec]:
         strength = np.clip(sc.artifact_strength * rng.uniform(0.4, 1.0), 0.0, 1.0)
         add(f"fake/fake_{j:04d}.mp4", 1, ident, str(fake_type), donor_of(ident), strength, duration(1), "train")
     _plan_more(sc, specs)
+    _plan_unlabeled(sc, specs)
     _plan_light(sc, specs)
     return specs
+
+
+def _plan_unlabeled(sc: SynthConfig, specs: list[ClipSpec]) -> None:
+    """``n_unlabeled`` short clips drawn like the pool (REAL share and fake types as there), their own stream;
+    labels.csv hides their label (``ClipSpec.hidden``)."""
+    if sc.n_unlabeled <= 0:
+        return
+    rng = np.random.default_rng([sc.seed, 14])
+    n_id = sc.n_identities
+    n_real = int(round(sc.n_unlabeled * sc.n_real / max(1, sc.n_real + sc.n_fake))) if sc.fake_types else sc.n_unlabeled
+    for j in range(sc.n_unlabeled):
+        label = int(j >= n_real)
+        ident = int(rng.integers(n_id))
+        fake_type = sc.fake_types[(j - n_real) % len(sc.fake_types)] if label else "real"
+        d = float(np.clip(rng.normal(sc.duration_mean, sc.duration_std), sc.duration_min, sc.duration_max))
+        n_frames = max(2, int(round(d * sc.fps)))
+        strength = float(np.clip(sc.artifact_strength * rng.uniform(0.4, 1.0), 0.0, 1.0)) if label else 0.0
+        specs.append(ClipSpec(index=len(specs), relpath=f"unlabeled/unlabeled_{j:04d}.mp4", label=label,
+                              identity=ident, fake_type=fake_type,
+                              donor=int((ident + rng.integers(1, n_id)) % n_id) if label else -1,
+                              strength=round(strength, 3), duration=n_frames / sc.fps, n_frames=n_frames,
+                              onset=float(rng.uniform(0.0, 0.15)), split="unlabeled", seed=sc.seed, hidden=True))
 
 
 def _plan_light(sc: SynthConfig, specs: list[ClipSpec]) -> None:

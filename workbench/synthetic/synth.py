@@ -40,6 +40,10 @@ Held-out test clips (split ``test``)
     ``n_long_real`` REAL and ``n_long_fake`` FAKE (fake types in turn) long-form clips of ``long_duration``,
     ``n_test_real`` / ``n_test_fake`` short ones and ``n_test_partial`` partial fakes. These clips (and the
     partial fakes) draw from their own random stream, so a configuration without them plans exactly as before.
+Unlabelled clips (``n_unlabeled``; split ``unlabeled``, for the pseudo_label condition)
+    Short clips drawn like the pool (its REAL share, its fake types), from their own stream; ``OUT/unlabeled/``.
+    labels.csv gives them label -1 and fake_type ``unlabeled``; their truth is in ``unlabeled_truth.csv``, which
+    ingest never reads (to measure pseudo-labels against).
 Studio light (``studio_light`` > 0; the demo's planted confound, off by default)
     Dim, warm light (30% darker at 1.0, blue damped) on every long-form clip, REAL or FAKE, on 60% of the other
     FAKE clips and on 10% of the short REAL ones: the fakes' source footage and the long interviews were filmed in
@@ -97,8 +101,9 @@ from workbench.synthetic.voice import (  # noqa: F401
 LABEL_COLUMNS = ("path", "label", "group", "fake_type", "duration", "split", "donor", "strength", "speech_onset",
                  "fake_segments", "partial_video", "studio_light")
 NEW_FIELDS = ("n_partial", "partial_segments", "partial_seconds", "partial_modalities", "partial_video",
-              "n_long_fake", "n_test_real", "n_test_fake", "n_test_partial", "studio_light")  # left out of the stamp at defaults
+              "n_long_fake", "n_test_real", "n_test_fake", "n_test_partial", "studio_light", "n_unlabeled")  # left out of the stamp at defaults
 STAMP = ".synth.json"
+UNLABELED_TRUTH = "unlabeled_truth.csv"  # the hidden labels of the split=unlabeled clips
 VERSION = 2  # 2: face swaps at a generator's resolution, lip-sync boxes, studio light
 
 
@@ -139,8 +144,8 @@ def generate(out_dir: str | Path, cfg: Config | None = None, *, seed: int | None
     labels.unlink(missing_ok=True)
     planned = {s.relpath for s in specs}
     if stamp.exists() and not same:  # a different set lived here: drop its videos
-        for p in [*out.glob("real/*.mp4"), *out.glob("fake/*.mp4")]:
-            if p.name.startswith(("real_", "long_", "fake_", "test_", "partial_")) \
+        for p in [*out.glob("real/*.mp4"), *out.glob("fake/*.mp4"), *out.glob("unlabeled/*.mp4")]:
+            if p.name.startswith(("real_", "long_", "fake_", "test_", "partial_", "unlabeled_")) \
                     and str(p.relative_to(out)) not in planned:
                 p.unlink()
     stamp.write_text(json.dumps(settings, indent=1))
@@ -157,6 +162,12 @@ def generate(out_dir: str | Path, cfg: Config | None = None, *, seed: int | None
                                      initargs=(identities, str(out), sc.fps, sr)) as pool:
                 for fut in as_completed([pool.submit(_work, s) for s in todo]):
                     bar.update(fut.result())
+    hidden = [s for s in specs if s.hidden]
+    truth = out / UNLABELED_TRUTH
+    if hidden:  # what an annotator would have said: for measuring pseudo-labels, never ingested
+        write_csv(truth, ("path", "label", "fake_type"), ((s.relpath, s.label, s.fake_type) for s in hidden))
+    else:
+        truth.unlink(missing_ok=True)
     return write_csv(labels, LABEL_COLUMNS, (s.row(identities) for s in specs))
 
 

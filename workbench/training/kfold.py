@@ -49,6 +49,7 @@ from workbench.data.splits import (  # noqa: F401  (make_folds: public API)
     plan_folds,
 )
 from workbench.evaluation.metrics import evaluation_metrics
+from workbench.evaluation.parts import part_metrics
 from workbench.training.methods import after_fit, pseudo_label_rounds
 from workbench.training.predict import predict_record
 from workbench.training.trainer import Trainer, epoch_line
@@ -296,6 +297,8 @@ def heldout_section(cfg: Config, fold_results: list[dict], data: DatasetSplit) -
             "n_real": int(sum(r.label == 0 for r in data.test_rows)), "n_fake": int(sum(r.label == 1 for r in data.test_rows)),
             "folds": per_fold, **summarize(per_fold),
             "ensemble": {f"test_{k}": v for k, v in evaluation_metrics(ens_v, ens_f, cfg.localization if cfg.eval.full_frames else None).items()},
+            "parts": part_metrics(ens_v, ens_f, {r.video_id: r.n_frames for r in data.test_rows},
+                                  max((r.n_frames for r in data.rows), default=0)),
             "frames": "every frame of each test video; video P(Fake) from its evaluation clip"}
 
 
@@ -373,6 +376,26 @@ def format_table(results: dict, metrics: tuple[str, ...] = ("outer_acc", "outer_
         lines.append(f"held-out {test.get('split', 'test')} ({test['n_real']} REAL / {test['n_fake']} FAKE), fold ensemble: "
                      f"acc {as_float(e.get('test_acc')):.4f}  roc_auc {as_float(e.get('test_roc_auc')):.4f}  "
                      f"REAL-frame P(Fake) {as_float(e.get('test_real_frame_pfake_mean')):.4f}")
+        lines += part_lines(test.get("parts") or {})
     return "\n".join(lines)
+
+
+def part_lines(parts: dict) -> list[str]:
+    """The held-out parts (evaluation.parts), one line each."""
+    lines = []
+    if "short" in parts:
+        s = parts["short"]
+        lines.append(f"  short whole clips ({s['n_real']} REAL / {s['n_fake']} FAKE): roc_auc {as_float(s['roc_auc']):.4f}  "
+                     f"acc {as_float(s['acc']):.4f}")
+    if "partial" in parts:
+        s = parts["partial"]
+        lines.append(f"  partial fakes ({s['n_fake']}): video P(Fake) {as_float(s['fake_video_pfake_mean']):.4f}  "
+                     f"frame roc_auc inside them {as_float(s['true_frame_roc_auc_in_fake']):.4f}")
+    if "long" in parts:
+        s = parts["long"]
+        lines.append(f"  long clips ({s['n_real']} REAL / {s['n_fake']} FAKE): REAL-frame P(Fake) "
+                     f"{as_float(s['real_frame_pfake_mean']):.4f} (above 0.5: {as_float(s['real_frame_above_05']):.4f})  "
+                     f"FAKE video P(Fake) {as_float(s['fake_video_pfake_mean']):.4f}")
+    return lines
 
 
