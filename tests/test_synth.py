@@ -458,3 +458,18 @@ def test_unlabeled_clips_through_ingest(tmp_path):
     unl = [r for r in index if r["split"] == "unlabeled"]
     assert len(unl) == 3 and {r["label"] for r in unl} == {"-1"}
     assert sorted(r["label"] for r in index if r["split"] != "unlabeled") == ["0", "1"]
+
+
+def test_new_people_for_unlabelled_clips_leave_the_others_unchanged():
+    from workbench.synthetic.faces import make_identities
+
+    base, more = make_identities(3, 128, 4), make_identities(3, 128, 4, 2)
+    assert [i.name for i in more] == ["id00", "id01", "id02", "new00", "new01"]
+    for a, b in zip(base, more):
+        assert a.name == b.name and a.f0 == b.f0 and np.array_equal(a.image, b.image)
+    faces = [i.face for i in more]
+    assert all(not np.array_equal(faces[i], faces[j]) for i in range(5) for j in range(i))  # five different people
+    specs = synth.plan(SynthConfig(n_real=4, n_fake=8, n_long_real=0, n_identities=3, n_unlabeled=4,
+                                   n_unlabeled_identities=2))
+    assert [s.identity for s in specs if s.hidden] == [3, 4, 3, 4]  # the new people in turn
+    assert all(0 <= s.donor < 3 for s in specs if s.hidden and s.label == 1)  # a fake borrows a labelled person

@@ -267,6 +267,7 @@ class SynthConfig(_Section):
     # unlabelled short clips (split=unlabeled, label -1 in labels.csv; their truth in unlabeled_truth.csv, never
     # ingested): drawn like the pool, REAL and FAKE in its ratio, for the pseudo_label condition
     n_unlabeled: int = 0
+    n_unlabeled_identities: int = 0  # > 0: the unlabelled clips show these new people (no labelled clip does) in turn
     # a planted confound (0 = off): dim, warm studio light on every long-form clip, on a share of the other FAKE
     # clips (STUDIO_FAKE_SHARE) and of the short REAL ones (STUDIO_REAL_SHARE); the value scales how dim
     studio_light: float = 0.0

@@ -5,7 +5,8 @@ metadata.csv) only when missing, and returns the npz folder. Defaults (``DEMO``,
 40 REAL + 76 FAKE clips (the study's 1.89:1 ratio) of 1.2-2 s over 12 identities, 16 of the FAKE ones partial fakes
 (1-2 segments of 0.3-0.7 s); the held-out test (split=test, never in a fold), drawn like the pool: 6 REAL, 8 FAKE and
 4 partial short clips, plus 2 long REAL and 1 long FAKE of 20 s (the study's long REAL ones are 180 s:
-``long_duration=180``); 12 unlabelled short clips (split=unlabeled, label -1) for pseudo_label. Artefact strength
+``long_duration=180``); 12 unlabelled short clips (split=unlabeled, label -1) of 3 people no labelled clip shows
+(a clip of a person the fold scores, selects on or tests could never join its training), for pseudo_label. Artefact strength
 1.5 and the studio-light confound planted (``studio_light=1``: every long clip, 60% of the FAKE and 10% of the
 short REAL clips filmed under dim, warm light; see ``synth``). 256 px, 30 fps, dataset seed ``synth.seed``.
 ``small=True`` (``SMALL``, for tests): 3 REAL + 4 FAKE clips of ~1.5 s over 4 identities, one 3 s long clip.
@@ -28,8 +29,8 @@ from workbench.synthetic import synth
 # a held-out test drawn like the pool, the studio-light confound on the long clips, unlabelled clips for pseudo_label
 DEMO = dict(n_real=40, n_fake=60, n_partial=16, n_identities=12, duration_mean=1.5, duration_std=0.3, duration_min=1.2,
             duration_max=2.0, partial_segments=[1, 2], partial_seconds=[0.3, 0.7], n_long_real=2, n_long_fake=1,
-            long_duration=20.0, n_test_real=6, n_test_fake=8, n_test_partial=4, n_unlabeled=12, artifact_strength=1.5,
-            studio_light=1.0)
+            long_duration=20.0, n_test_real=6, n_test_fake=8, n_test_partial=4, n_unlabeled=12, n_unlabeled_identities=3,
+            artifact_strength=1.5, studio_light=1.0)
 SMALL = dict(n_real=3, n_fake=4, n_identities=4, duration_mean=1.5, duration_std=0.2, duration_min=1.2,
              duration_max=2.0, n_long_real=1, long_duration=3.0)
 

@@ -131,8 +131,9 @@ def _prepare_face(face_rgb: np.ndarray, size: int, rng: np.random.Generator) -> 
 
 
 @lru_cache(maxsize=4)
-def make_identities(n: int, size: int = 256, seed: int = 0) -> list[Identity]:
-    """``n`` identities for a seed (cached; treat as read-only): the astronaut, then recoloured LFW faces.
+def make_identities(n: int, size: int = 256, seed: int = 0, extra: int = 0) -> list[Identity]:
+    """``n`` identities for a seed (cached; treat as read-only): the astronaut, then recoloured LFW faces; then
+    ``extra`` more people (named new00, new01, ...) from the source faces after theirs, the first ``n`` unchanged.
 
     A candidate face is kept only when CenterFace finds it with the mouth wide open or blurred, the eyes
     closed, and in a tracker's smaller view (``face_scores`` >= ROBUST_SCORE).
@@ -142,43 +143,47 @@ def make_identities(n: int, size: int = 256, seed: int = 0) -> list[Identity]:
     astro, lfw = _face_sources()
     rng = np.random.default_rng([seed, 101])
     order = rng.permutation(len(lfw))
-    if n > len(lfw) + 1:
-        raise ValueError(f"at most {len(lfw) + 1} identities are available, asked for {n}")
+    if n + extra > len(lfw) + 1:
+        raise ValueError(f"at most {len(lfw) + 1} identities are available, asked for {n + extra}")
     f0s = rng.permutation(np.linspace(95.0, 235.0, n))  # distinct pitches, low and high voices
+    f0_extra = np.random.default_rng([seed, 103]).uniform(95.0, 235.0, extra)
     out: list[Identity] = []
     cand = -1  # -1: the astronaut, then LFW faces in a seeded order
-    while len(out) < n:
+    while len(out) < n + extra:
         if cand >= len(lfw):
             raise RuntimeError(f"only {len(out)} source faces pass the detector checks; use n_identities <= {len(out)}")
         k = len(out)
-        r = np.random.default_rng([seed, 202, cand + 1])
-        if cand < 0:
-            face = astro
-        else:
-            tone = r.uniform(0, 1)  # dark to light skin
-            face = _recolour(lfw[order[cand]], lightness=0.55 + 0.5 * tone, a=r.uniform(8, 20),
-                             b=r.uniform(12, 28) - 6 * (1 - tone))
-        face, skin = _prepare_face(face, size, r)
-        scene, box = _compose_scene(skin, size, r)
-        face = cv2.resize(face, (box[2], box[2]), interpolation=cv2.INTER_LINEAR)
-        image = _blend_face(scene, face, box)
+        f0, name = (float(f0s[k]), f"id{k:02d}") if k < n else (float(f0_extra[k - n]), f"new{k - n:02d}")
+        ident = _candidate(astro if cand < 0 else lfw[order[cand]], cand, seed, size, f0, name)
         cand += 1
-        dets, lms = detect(image)
-        if not len(dets) or dets[0, 4] < 0.75:
-            continue
-        lm = lms[0].reshape(5, 2).astype(np.float64)
-        if np.hypot(*(lm[4] - lm[3])) < 0.06 * size:
-            continue
-        f0 = float(f0s[k])
-        ident = Identity(
-            name=f"id{k:02d}", image=image, landmarks=lm, skin=skin * 255, f0=f0, scene=scene, face=face, box=box,
-            formant_scale=float(np.interp(f0, [95, 235], [0.9, 1.15]) * r.uniform(0.96, 1.04)),
-            syllable_rate=float(r.uniform(3.8, 5.2)), breath=float(r.uniform(0.02, 0.08)),
-            motion=float(size * r.uniform(0.006, 0.02)), motion_hz=float(r.uniform(0.15, 0.5)),
-            blink_hz=float(r.uniform(0.2, 0.5)))
-        if _robust(ident):
+        if ident is not None and _robust(ident):
             out.append(ident)
     return out
+
+
+def _candidate(source: np.ndarray, cand: int, seed: int, size: int, f0: float, name: str) -> Identity | None:
+    """A candidate identity from one source face (its own seeded stream), or None when CenterFace misses it."""
+    r = np.random.default_rng([seed, 202, cand + 1])
+    face = source
+    if cand >= 0:
+        tone = r.uniform(0, 1)  # dark to light skin
+        face = _recolour(source, lightness=0.55 + 0.5 * tone, a=r.uniform(8, 20), b=r.uniform(12, 28) - 6 * (1 - tone))
+    face, skin = _prepare_face(face, size, r)
+    scene, box = _compose_scene(skin, size, r)
+    face = cv2.resize(face, (box[2], box[2]), interpolation=cv2.INTER_LINEAR)
+    image = _blend_face(scene, face, box)
+    dets, lms = detect(image)
+    if not len(dets) or dets[0, 4] < 0.75:
+        return None
+    lm = lms[0].reshape(5, 2).astype(np.float64)
+    if np.hypot(*(lm[4] - lm[3])) < 0.06 * size:
+        return None
+    return Identity(
+        name=name, image=image, landmarks=lm, skin=skin * 255, f0=f0, scene=scene, face=face, box=box,
+        formant_scale=float(np.interp(f0, [95, 235], [0.9, 1.15]) * r.uniform(0.96, 1.04)),
+        syllable_rate=float(r.uniform(3.8, 5.2)), breath=float(r.uniform(0.02, 0.08)),
+        motion=float(size * r.uniform(0.006, 0.02)), motion_hz=float(r.uniform(0.15, 0.5)),
+        blink_hz=float(r.uniform(0.2, 0.5)))
 
 
 def swap_face(target: Identity, donor: Identity, strength: float, rng: np.random.Generator) -> Identity:

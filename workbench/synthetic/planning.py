@@ -37,7 +37,7 @@ def _check(sc: SynthConfig) -> None:
     if sc.fps <= 0 or sc.artifact_strength < 0:
         raise ValueError("fps must be > 0 and artifact_strength >= 0")
     counts = {k: getattr(sc, k) for k in ("n_partial", "n_long_fake", "n_test_real", "n_test_fake", "n_test_partial",
-                                          "n_unlabeled")}
+                                          "n_unlabeled", "n_unlabeled_identities")}
     if min(counts.values()) < 0:
         raise ValueError(f"clip counts must be >= 0, got {counts}")
     if (sc.n_long_fake or sc.n_test_fake) and not sc.fake_types:
@@ -138,14 +138,15 @@ def _plan_unlabeled(sc: SynthConfig, specs: list[ClipSpec]) -> None:
     n_real = int(round(sc.n_unlabeled * sc.n_real / max(1, sc.n_real + sc.n_fake))) if sc.fake_types else sc.n_unlabeled
     for j in range(sc.n_unlabeled):
         label = int(j >= n_real)
-        ident = int(rng.integers(n_id))
+        new = sc.n_unlabeled_identities
+        ident = n_id + j % new if new else int(rng.integers(n_id))
         fake_type = sc.fake_types[(j - n_real) % len(sc.fake_types)] if label else "real"
         d = float(np.clip(rng.normal(sc.duration_mean, sc.duration_std), sc.duration_min, sc.duration_max))
         n_frames = max(2, int(round(d * sc.fps)))
         strength = float(np.clip(sc.artifact_strength * rng.uniform(0.4, 1.0), 0.0, 1.0)) if label else 0.0
         specs.append(ClipSpec(index=len(specs), relpath=f"unlabeled/unlabeled_{j:04d}.mp4", label=label,
                               identity=ident, fake_type=fake_type,
-                              donor=int((ident + rng.integers(1, n_id)) % n_id) if label else -1,
+                              donor=int((ident + rng.integers(1, n_id)) % n_id) if label else -1,  # a labelled person
                               strength=round(strength, 3), duration=n_frames / sc.fps, n_frames=n_frames,
                               onset=float(rng.uniform(0.0, 0.15)), split="unlabeled", seed=sc.seed, hidden=True))
 

@@ -41,7 +41,8 @@ Held-out test clips (split ``test``)
     ``n_test_real`` / ``n_test_fake`` short ones and ``n_test_partial`` partial fakes. These clips (and the
     partial fakes) draw from their own random stream, so a configuration without them plans exactly as before.
 Unlabelled clips (``n_unlabeled``; split ``unlabeled``, for the pseudo_label condition)
-    Short clips drawn like the pool (its REAL share, its fake types), from their own stream; ``OUT/unlabeled/``.
+    Short clips drawn like the pool (its REAL share, its fake types), from their own stream; ``OUT/unlabeled/``;
+    with ``n_unlabeled_identities`` they show new people (groups new00, ...) whom no labelled clip shows.
     labels.csv gives them label -1 and fake_type ``unlabeled``; their truth is in ``unlabeled_truth.csv``, which
     ingest never reads (to measure pseudo-labels against).
 Studio light (``studio_light`` > 0; the demo's planted confound, off by default)
@@ -101,7 +102,8 @@ from workbench.synthetic.voice import (  # noqa: F401
 LABEL_COLUMNS = ("path", "label", "group", "fake_type", "duration", "split", "donor", "strength", "speech_onset",
                  "fake_segments", "partial_video", "studio_light")
 NEW_FIELDS = ("n_partial", "partial_segments", "partial_seconds", "partial_modalities", "partial_video",
-              "n_long_fake", "n_test_real", "n_test_fake", "n_test_partial", "studio_light", "n_unlabeled")  # left out of the stamp at defaults
+              "n_long_fake", "n_test_real", "n_test_fake", "n_test_partial", "studio_light", "n_unlabeled",
+              "n_unlabeled_identities")  # left out of the stamp at defaults
 STAMP = ".synth.json"
 UNLABELED_TRUTH = "unlabeled_truth.csv"  # the hidden labels of the split=unlabeled clips
 VERSION = 2  # 2: face swaps at a generator's resolution, lip-sync boxes, studio light
@@ -140,7 +142,7 @@ def generate(out_dir: str | Path, cfg: Config | None = None, *, seed: int | None
         raise FileExistsError(f"{labels} was not written by workbench synth; choose an empty output folder")
     if labels.exists() and same and all((out / s.relpath).exists() for s in specs):
         return labels
-    identities = make_identities(sc.n_identities, sc.size, sc.seed)
+    identities = make_identities(sc.n_identities, sc.size, sc.seed, sc.n_unlabeled_identities)
     labels.unlink(missing_ok=True)
     planned = {s.relpath for s in specs}
     if stamp.exists() and not same:  # a different set lived here: drop its videos
