@@ -64,16 +64,24 @@ def condition_priors(conditions: dict[str, dict], class_counts: list[int]) -> pd
 
 def pick_videos(data_dir: str | Path, videos: list[str], n_fake: int = 1, *,
                 table: pd.DataFrame | None = None) -> list[str]:
-    """The videos to plot: the ones asked for, else every held-out test video and `n_fake` pool FAKE ones.
+    """The videos to plot: the ones asked for, else the held-out test's long videos (longer than every pool clip:
+    where the study's paradox shows) and its first short REAL, short whole FAKE and partial fake, and `n_fake` pool
+    FAKE ones.
 
     `table` is dataset_table(data_dir) when the caller already has it (else it is built here).
     """
     if videos:
         return list(videos)
     table = dataset_table(data_dir) if table is None else table
-    test = table[table["split"] == "test"]["video_id"].tolist()
-    fake = table[(table["split"] != "test") & (table["label"] == 1)]["video_id"].tolist()[:n_fake]
-    return test + fake
+    pool = table[(table["split"] != "test") & (table["label"] >= 0)]
+    test = table[table["split"] == "test"]
+    long = test["n_frames"] > (pool["n_frames"].max() if len(pool) else 0)
+    partial = test["fake_type"].astype(str).str.startswith("partial")
+    short = test[~long]
+    picks = [short[(short["label"] == 0)], short[(short["label"] == 1) & ~partial[~long]], short[partial[~long]]]
+    chosen = test[long]["video_id"].tolist() + [v for p in picks for v in p["video_id"].head(1)]
+    fake = pool[pool["label"] == 1]["video_id"].tolist()[:n_fake]
+    return [v for v in test["video_id"] if v in chosen] + fake
 
 
 def temporal_predictions(run_dir: str | Path, conditions: list[str], data_dir: str | Path, videos: list[str], *,

@@ -17,7 +17,7 @@ from workbench.synthetic.demo import build_demo
 # reweighting, frame-level training and augmentation (every analysis has what it needs); --all-conditions runs every
 # condition of conditions.yaml
 MAIN_GRID = ("baseline", "balanced", "focal", "frame_level", "balanced_augmented")
-SILENCE_CHECKED = ("baseline", "balanced")  # the leading-silence check (analysis.silence) of these conditions
+SILENCE_CHECKED = ("baseline",)  # the leading-silence check (analysis.silence) of these conditions (budget)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conditions", nargs="*", help="these conditions of conditions.yaml (default: MAIN_GRID)")
     p.add_argument("--all-conditions", action="store_true", help="every condition of conditions.yaml")
     p.add_argument("--silence-all", action="store_true",
-                   help="the leading-silence check for every condition (default: baseline and balanced)")
+                   help="the leading-silence check for every condition (default: the baseline)")
     p.add_argument("--folds", type=int, help="override the number of folds")
     p.add_argument("--epochs", type=int, help="override the number of epochs")
     p.add_argument("--device", default="auto")
