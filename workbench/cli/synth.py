@@ -39,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-real", type=int, dest="n_test_real", help="short REAL test clips")
     parser.add_argument("--test-fake", type=int, dest="n_test_fake", help="short FAKE test clips")
     parser.add_argument("--test-partial", type=int, dest="n_test_partial", help="partial-fake test clips")
+    parser.add_argument("--unlabeled", type=int, dest="n_unlabeled",
+                        help="unlabelled short clips (split=unlabeled, label -1; truth in unlabeled_truth.csv)")
+    parser.add_argument("--unlabeled-identities", type=int, dest="n_unlabeled_identities",
+                        help="new people only the unlabelled clips show (0: the labelled identities)")
     parser.add_argument("--strength", type=float, dest="artifact_strength", help="artefact strength scale")
     parser.add_argument("--studio-light", type=float, dest="studio_light",
                         help="plant the studio-light confound (0 = off, 1 = the demo's): dim, warm light on every "
@@ -64,8 +68,10 @@ def main(args: argparse.Namespace) -> int:
     for r in rows:
         counts[r["fake_type"]] = counts.get(r["fake_type"], 0) + 1
     n_real = sum(r["label"] == "0" for r in rows)
+    n_unl = sum(r["label"] == "-1" for r in rows)
     n_test = sum(r["split"] == "test" for r in rows)
-    print(f"{len(rows)} videos ({n_real} REAL, {len(rows) - n_real} FAKE, {n_test} of them split=test; "
+    print(f"{len(rows)} videos ({n_real} REAL, {len(rows) - n_real - n_unl} FAKE, {n_unl} unlabelled, {n_test} of them "
+          f"split=test; "
           f"{', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))}) "
           f"in {time.perf_counter() - t0:.1f} s -> {labels}")
     return 0
