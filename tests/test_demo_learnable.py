@@ -19,7 +19,8 @@ from workbench.synthetic import demo
 # shorter clips: 10 REAL + 19 FAKE over 6 identities, no long-form clips.
 SMALL_DEMO = dict(n_real=10, n_fake=19, n_identities=6, duration_mean=1.6, duration_std=0.2, duration_min=1.3,
                   duration_max=1.9, n_long_real=0, n_long_fake=0, n_partial=0, n_test_real=0, n_test_fake=0,
-                  n_test_partial=0, studio_light=0.0)  # no planted confound: the artefacts alone
+                  n_test_partial=0, n_unlabeled=0, n_unlabeled_identities=0,
+                  studio_light=0.0)  # no planted confound: the artefacts alone
 
 
 @pytest.mark.slow
