@@ -15,6 +15,7 @@ from workbench.core.runtime import resolve_device
 from workbench.data.dataset import load_for_model
 from workbench.data.records import IndexRow, VideoRecord, load_record, resolve, scan_folder
 from workbench.data.splits import make_folds
+from workbench.evaluation.parts import part_of
 from workbench.model.losses import describe_priors
 from workbench.training.predict import load_ensemble, mc_rate, predict_record, training_density
 
@@ -74,12 +75,13 @@ def pick_videos(data_dir: str | Path, videos: list[str], n_fake: int = 1, *,
         return list(videos)
     table = dataset_table(data_dir) if table is None else table
     pool = table[(table["split"] != "test") & (table["label"] >= 0)]
+    longest = int(pool["n_frames"].max()) if len(pool) else 0
     test = table[table["split"] == "test"]
-    long = test["n_frames"] > (pool["n_frames"].max() if len(pool) else 0)
-    partial = test["fake_type"].astype(str).str.startswith("partial")
-    short = test[~long]
-    picks = [short[(short["label"] == 0)], short[(short["label"] == 1) & ~partial[~long]], short[partial[~long]]]
-    chosen = test[long]["video_id"].tolist() + [v for p in picks for v in p["video_id"].head(1)]
+    part = pd.Series([part_of(int(n), longest, str(t).startswith("partial")) for n, t in
+                      zip(test["n_frames"], test["fake_type"])], index=test.index)
+    chosen = set(test.loc[part == "long", "video_id"])
+    for kind, label in (("short", 0), ("short", 1), ("partial", 1)):  # the first of each kind
+        chosen |= set(test.loc[(part == kind) & (test["label"] == label), "video_id"].head(1))
     fake = pool[pool["label"] == 1]["video_id"].tolist()[:n_fake]
     return [v for v in test["video_id"] if v in chosen] + fake
 

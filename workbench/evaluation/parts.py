@@ -19,6 +19,11 @@ from workbench.evaluation.metrics import true_frame_metrics, video_metrics
 PARTS = ("short", "partial", "long")  # drawn like the pool | FAKE with fake segments only | longer than the pool's clips
 
 
+def part_of(n_frames: int, pool_max_frames: int, partial: bool) -> str:
+    """One video's part: long when longer than the pool's longest clip, else partial (a partial fake) or short."""
+    return "long" if n_frames > pool_max_frames else "partial" if partial else "short"
+
+
 def clip_parts(videos: pd.DataFrame, frames: pd.DataFrame, n_frames: Mapping[str, int],
                pool_max_frames: int) -> pd.Series:
     """Each video's part (index video_id): long when it has more frames (``n_frames``, the record's) than the pool's
@@ -27,10 +32,7 @@ def clip_parts(videos: pd.DataFrame, frames: pd.DataFrame, n_frames: Mapping[str
     if "frame_label" in frames:
         fake = frames[frames["label"] == 1]
         partial = set(fake.loc[fake["frame_label"] == 0, "video_id"])
-    parts = {}
-    for vid in videos["video_id"]:
-        long = int(n_frames[vid]) > pool_max_frames
-        parts[vid] = "long" if long else "partial" if vid in partial else "short"
+    parts = {vid: part_of(int(n_frames[vid]), pool_max_frames, vid in partial) for vid in videos["video_id"]}
     return pd.Series(parts, name="part")
 
 

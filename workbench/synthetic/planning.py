@@ -87,20 +87,24 @@ def plan_segments(rng: np.random.Generator, n_frames: int, fps: float, onset: fl
     return segments
 
 
+def _duration(rng: np.random.Generator, sc: SynthConfig, label: int) -> float:
+    """A short clip's seconds: Normal(mean, std) clipped to [min, max], REAL ones longer under the real_longer shortcut."""
+    d = float(np.clip(rng.normal(sc.duration_mean, sc.duration_std), sc.duration_min, sc.duration_max))
+    return d * (REAL_LONGER_FACTOR if sc.shortcut == "real_longer" and label == 0 else 1.0)
+
+
+def _onset(rng: np.random.Generator, sc: SynthConfig, label: int) -> float:
+    """Seconds of leading silence: 0-0.15, FAKE ones 0.5-1 under the fake_leading_silence shortcut."""
+    lead = sc.shortcut == "fake_leading_silence" and label == 1
+    return float(rng.uniform(0.5, 1.0) if lead else rng.uniform(0.0, 0.15))
+
+
 def plan(sc: SynthConfig) -> list[ClipSpec]:
     """Every clip of a configuration, drawn from ``sc.seed`` (labels, identities, durations, types, donors)."""
     _check(sc)
     rng = np.random.default_rng([sc.seed, 11])
     n_id = sc.n_identities
     specs: list[ClipSpec] = []
-
-    def duration(label: int) -> float:
-        d = float(np.clip(rng.normal(sc.duration_mean, sc.duration_std), sc.duration_min, sc.duration_max))
-        return d * (REAL_LONGER_FACTOR if sc.shortcut == "real_longer" and label == 0 else 1.0)
-
-    def onset(label: int) -> float:
-        lead = sc.shortcut == "fake_leading_silence" and label == 1
-        return float(rng.uniform(0.5, 1.0) if lead else rng.uniform(0.0, 0.15))
 
     def donor_of(i: int) -> int:
         return int((i + rng.integers(1, n_id)) % n_id)
@@ -109,19 +113,19 @@ def plan(sc: SynthConfig) -> list[ClipSpec]:
         n_frames = max(2, int(round(dur * sc.fps)))
         specs.append(ClipSpec(index=len(specs), relpath=relpath, label=label, identity=int(ident),
                               fake_type=fake_type, donor=donor, strength=round(float(strength), 3),
-                              duration=n_frames / sc.fps, n_frames=n_frames, onset=onset(label), split=split,
+                              duration=n_frames / sc.fps, n_frames=n_frames, onset=_onset(rng, sc, label), split=split,
                               seed=sc.seed))
 
     for j in range(sc.n_long_real):
         add(f"real/long_{j:03d}.mp4", 0, rng.integers(n_id), "real", -1, 0.0, sc.long_duration, "test")
     real_ids = rng.permutation(np.arange(sc.n_real) % n_id)
     for j, ident in enumerate(real_ids):
-        add(f"real/real_{j:04d}.mp4", 0, ident, "real", -1, 0.0, duration(0), "train")
+        add(f"real/real_{j:04d}.mp4", 0, ident, "real", -1, 0.0, _duration(rng, sc, 0), "train")
     fake_ids = rng.permutation(np.arange(sc.n_fake) % n_id)
     types = rng.permutation(np.array([sc.fake_types[j % len(sc.fake_types)] for j in range(sc.n_fake)], dtype=object))
     for j, (ident, fake_type) in enumerate(zip(fake_ids, types)):
         strength = np.clip(sc.artifact_strength * rng.uniform(0.4, 1.0), 0.0, 1.0)
-        add(f"fake/fake_{j:04d}.mp4", 1, ident, str(fake_type), donor_of(ident), strength, duration(1), "train")
+        add(f"fake/fake_{j:04d}.mp4", 1, ident, str(fake_type), donor_of(ident), strength, _duration(rng, sc, 1), "train")
     _plan_more(sc, specs)
     _plan_unlabeled(sc, specs)
     _plan_light(sc, specs)
@@ -129,7 +133,8 @@ def plan(sc: SynthConfig) -> list[ClipSpec]:
 
 
 def _plan_unlabeled(sc: SynthConfig, specs: list[ClipSpec]) -> None:
-    """``n_unlabeled`` short clips drawn like the pool (REAL share and fake types as there), their own stream;
+    """``n_unlabeled`` short clips drawn like the pool (REAL share, fake types, durations, onsets, any shortcut), their
+    own stream;
     labels.csv hides their label (``ClipSpec.hidden``)."""
     if sc.n_unlabeled <= 0:
         return
@@ -141,14 +146,13 @@ def _plan_unlabeled(sc: SynthConfig, specs: list[ClipSpec]) -> None:
         new = sc.n_unlabeled_identities
         ident = n_id + j % new if new else int(rng.integers(n_id))
         fake_type = sc.fake_types[(j - n_real) % len(sc.fake_types)] if label else "real"
-        d = float(np.clip(rng.normal(sc.duration_mean, sc.duration_std), sc.duration_min, sc.duration_max))
-        n_frames = max(2, int(round(d * sc.fps)))
+        n_frames = max(2, int(round(_duration(rng, sc, label) * sc.fps)))
         strength = float(np.clip(sc.artifact_strength * rng.uniform(0.4, 1.0), 0.0, 1.0)) if label else 0.0
         specs.append(ClipSpec(index=len(specs), relpath=f"unlabeled/unlabeled_{j:04d}.mp4", label=label,
                               identity=ident, fake_type=fake_type,
                               donor=int((ident + rng.integers(1, n_id)) % n_id) if label else -1,  # a labelled person
                               strength=round(strength, 3), duration=n_frames / sc.fps, n_frames=n_frames,
-                              onset=float(rng.uniform(0.0, 0.15)), split="unlabeled", seed=sc.seed, hidden=True))
+                              onset=_onset(rng, sc, label), split="unlabeled", seed=sc.seed, hidden=True))
 
 
 def _plan_light(sc: SynthConfig, specs: list[ClipSpec]) -> None:
@@ -169,10 +173,9 @@ def _plan_more(sc: SynthConfig, specs: list[ClipSpec]) -> None:
     n_id = sc.n_identities
 
     def add(relpath, label, ident, fake_type, split, long=False) -> ClipSpec:
-        d = float(np.clip(rng.normal(sc.duration_mean, sc.duration_std), sc.duration_min, sc.duration_max))
-        d = sc.long_duration if long else d * (REAL_LONGER_FACTOR if sc.shortcut == "real_longer" and label == 0 else 1.0)
-        lead = sc.shortcut == "fake_leading_silence" and label == 1
-        onset = float(rng.uniform(0.5, 1.0) if lead else rng.uniform(0.0, 0.15))
+        d = _duration(rng, sc, label)  # drawn for long clips too: the stream stays the same
+        d = sc.long_duration if long else d
+        onset = _onset(rng, sc, label)
         donor = int((ident + rng.integers(1, n_id)) % n_id) if label == 1 else -1
         strength = float(np.clip(sc.artifact_strength * rng.uniform(0.4, 1.0), 0.0, 1.0)) if label == 1 else 0.0
         n_frames = max(2, int(round(d * sc.fps)))
